@@ -1,0 +1,238 @@
+"""The aiohttp application: one dispatcher routes every annotated path to its RPC; /ws goes to the hub."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from aiohttp import web
+from prometheus_client import generate_latest
+
+from edge.contract import Route, load_routes
+from edge.cors import Cors
+from edge.errors import EdgeError, error_response, from_edge_error, from_rpc_error, http_status_override
+from edge.headers import REQUEST_ID, ROUTE, outgoing_metadata, request_id_from
+from edge.metrics import EDGE_REGISTRY, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+from edge.mux import MethodNotAllowed, NoRoute, Router
+from edge.streaming import FrameWriter, frame, relay, wants_ndjson
+from edge.transcode import build_request, render
+from edge.ws import WsHub
+
+log = logging.getLogger("astra.edge")
+
+PROMETHEUS_TEXT = "text/plain; version="
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    grpc_target: str
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    sse_keepalive_s: float = 15.0
+    call_timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A route with the gRPC callable that serves it, built once at start-up."""
+
+    route: Route
+    call: Any
+
+
+class Gateway:
+    def __init__(self, config: EdgeConfig, channel: grpc.aio.Channel, routes: list[Route]):
+        self.config = config
+        self.channel = channel
+        self.cors = Cors(config.cors_origins)
+        self.router: Router[Binding] = Router()
+        self.draining = False
+        for route in routes:
+            factory = channel.unary_stream if route.streaming else channel.unary_unary
+            call = factory(
+                route.grpc_path,
+                request_serializer=route.request_class.SerializeToString,
+                response_deserializer=route.response_class.FromString,
+            )
+            self.router.add(route.http_method, route.template, Binding(route, call))
+
+    def metadata(self, request: web.Request) -> tuple[tuple[str, str], ...]:
+        metadata = outgoing_metadata(request, request[REQUEST_ID])
+        # Tells the core's readiness check that this edge is shutting down.
+        return (*metadata, ("x-edge-draining", "1")) if self.draining else metadata
+
+    async def _read_body(self, request: web.Request, route: Route) -> bytes:
+        if not route.body:
+            return b""
+        if (request.content_length or 0) > self.config.max_body_bytes:
+            raise EdgeError(413, f"request body is larger than {self.config.max_body_bytes} bytes")
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise EdgeError(413, f"request body is larger than {self.config.max_body_bytes} bytes") from None
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        rid = request[REQUEST_ID]
+        try:
+            if self.cors.is_preflight(request):
+                return self._preflight(request)
+            try:
+                binding, bindings = self.router.match(request.method, request.rel_url.raw_path)
+            except NoRoute:
+                raise EdgeError(404, f"no route for {request.path}") from None
+            except MethodNotAllowed as exc:
+                raise EdgeError(
+                    405,
+                    f"{request.method} is not allowed on {request.path}",
+                    {"Allow": ", ".join(exc.allowed)},
+                ) from None
+            route = binding.route
+            request[ROUTE] = route.template
+            message = build_request(
+                route,
+                bindings,
+                list(request.query.items()),
+                await self._read_body(request, route),
+                request.content_type if request.body_exists else "",
+            )
+        except EdgeError as exc:
+            return from_edge_error(exc, rid)
+        if route.streaming:
+            return await self._stream(request, binding, message)
+        return await self._unary(request, binding, message)
+
+    def _preflight(self, request: web.Request) -> web.Response:
+        try:
+            self.router.match(request.headers["Access-Control-Request-Method"], request.rel_url.raw_path)
+            allowed = [request.headers["Access-Control-Request-Method"].upper()]
+        except NoRoute:
+            raise EdgeError(404, f"no route for {request.path}") from None
+        except MethodNotAllowed as exc:
+            allowed = exc.allowed
+        try:
+            return self.cors.preflight(request, allowed)
+        except PermissionError:
+            raise EdgeError(403, "origin not allowed by ASTRA_CORS_ORIGINS") from None
+
+    async def _unary(self, request: web.Request, binding: Binding, message: Any) -> web.StreamResponse:
+        rid = request[REQUEST_ID]
+        call = binding.call(message, metadata=self.metadata(request), timeout=self.config.call_timeout_s)
+        try:
+            response = await call
+            trailers = await call.trailing_metadata()
+        except grpc.aio.AioRpcError as exc:
+            return from_rpc_error(exc, rid)
+        body, content_type = render(binding.route, response)
+        if content_type.startswith(PROMETHEUS_TEXT):
+            body += generate_latest(EDGE_REGISTRY)
+        status = http_status_override(trailers) or 200
+        return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+
+    async def _stream(self, request: web.Request, binding: Binding, message: Any) -> web.StreamResponse:
+        rid = request[REQUEST_ID]
+        call = binding.call(message, metadata=self.metadata(request), timeout=self.config.call_timeout_s)
+        try:
+            # Until the first message the HTTP status is still open: an early failure is a plain error response.
+            try:
+                first = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                return from_rpc_error(exc, rid)
+            ndjson = wants_ndjson(request)
+            response = web.StreamResponse(
+                status=200,
+                headers={
+                    "Content-Type": FrameWriter.content_type(ndjson),
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+                },
+            )
+            await response.prepare(request)
+            writer = FrameWriter(response, ndjson)
+            if first is grpc.aio.EOF:
+                return response
+            await writer.send(*frame(first))
+            try:
+                await relay(call, writer, self.config.sse_keepalive_s)
+            except grpc.aio.AioRpcError as exc:
+                await writer.send("error", {"code": exc.code().name, "message": exc.details() or ""})
+            await response.write_eof()
+            return response
+        finally:
+            # A client that went away cancels the turn behind the stream.
+            if not call.done():
+                call.cancel()
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, access log, per-route metrics, and a JSON 500 (never a traceback) for a bug."""
+    request[REQUEST_ID] = rid = request_id_from(request)
+    started = time.perf_counter()
+    HTTP_IN_FLIGHT.inc()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:  # aiohttp's own refusals (e.g. a bad upgrade)
+        status = exc.status
+        return error_response(exc.status, "INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL", exc.reason, rid)
+    except Exception:
+        log.exception("unhandled edge error", extra={"request_id": rid, "path": request.path})
+        return error_response(500, "INTERNAL", f"internal error (request id {rid})", rid)
+    finally:
+        HTTP_IN_FLIGHT.dec()
+        route = request.get(ROUTE, "unmatched")
+        seconds = time.perf_counter() - started
+        HTTP_LATENCY.labels(route, request.method).observe(seconds)
+        HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+        log.info(
+            "http",
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "remote": request.remote,
+            },
+        )
+
+
+def create_app(config: EdgeConfig, channel: grpc.aio.Channel | None = None) -> web.Application:
+    """The edge application; it owns the channel to the core unless one is given."""
+    own_channel = channel is None
+    channel = channel or grpc.aio.insecure_channel(
+        config.grpc_target, options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+    )
+    gateway = Gateway(config, channel, load_routes())
+    hub = WsHub(channel, gateway)
+    app = web.Application(middlewares=[observe], client_max_size=config.max_body_bytes)
+    app[GATEWAY] = gateway
+    app.router.add_get("/ws", hub.handle)
+    app.router.add_route("*", "/{tail:.*}", gateway.dispatch)
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Request-ID"] = request.get(REQUEST_ID) or request_id_from(request)
+        gateway.cors.decorate(request, response)
+
+    async def on_shutdown(app: web.Application) -> None:
+        await hub.close_all()
+
+    async def on_cleanup(app: web.Application) -> None:
+        if own_channel:
+            await channel.close()
+
+    app.on_response_prepare.append(on_prepare)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app

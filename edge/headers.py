@@ -1,0 +1,44 @@
+"""Request id and the headers the edge forwards to the core as gRPC metadata."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+# Per-request state the edge keeps: the request id, and the matched route template (the metrics label).
+REQUEST_ID = web.RequestKey("request_id", str)
+ROUTE = web.RequestKey("route", str)
+
+# HTTP header -> metadata key. The core decides what each means; the edge only carries them.
+FORWARDED = {
+    "Authorization": "authorization",
+    "X-Api-Key": "x-api-key",
+    "X-Workspace-Id": "x-workspace-id",
+    "Idempotency-Key": "idempotency-key",
+    "X-Idempotency-Key": "idempotency-key",
+    "If-Match": "if-match",
+    "User-Agent": "user-agent",
+}
+
+
+def request_id_from(headers: dict[str, str] | web.BaseRequest | object) -> str:
+    """The caller's X-Request-ID when it is 1-128 visible ASCII characters, a new UUID4 otherwise."""
+    value = getattr(headers, "headers", headers).get("X-Request-ID", "")  # type: ignore[union-attr]
+    if 0 < len(value) <= 128 and all(33 <= ord(c) <= 126 for c in value):
+        return value
+    return str(uuid.uuid4())
+
+
+def outgoing_metadata(request: web.Request, request_id: str) -> tuple[tuple[str, str], ...]:
+    metadata = [("x-request-id", request_id)]
+    seen = set()
+    for header, key in FORWARDED.items():
+        value = request.headers.get(header)
+        if value and key not in seen and value.isascii():
+            metadata.append((key, value))
+            seen.add(key)
+    # The address the edge saw, not one a client claims: a client-supplied X-Forwarded-For is not trusted.
+    if request.remote:
+        metadata.append(("x-forwarded-for", request.remote))
+    return tuple(metadata)

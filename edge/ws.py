@@ -1,0 +1,139 @@
+"""/ws: an authenticated WebSocket whose frames relay onto the core's RPCs.
+
+Inbound `message` frames run ChatService.ChatStream and every streamed event goes back as a
+`{"type": <event>, ...}` frame; `ping` gets `pong`. Malformed frames get an `error` frame and the socket
+stays open; a socket that closes cancels its running turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from aiohttp import WSMsgType, web
+from google.protobuf import descriptor_pool, json_format, message_factory
+
+from edge.errors import from_rpc_error, trailer
+from edge.headers import REQUEST_ID, ROUTE
+from edge.metrics import WS_CONNECTIONS
+from edge.streaming import frame
+
+if TYPE_CHECKING:
+    from edge.app import Gateway
+
+INTROSPECT = "astra.v1.AuthService.Introspect"
+MESSAGE = "astra.v1.ChatService.ChatStream"
+MAX_FRAME_BYTES = 1024 * 1024
+# Close code for a token that stops being valid on an open socket (4000-4999 are the application's).
+CLOSE_UNAUTHORIZED = 4401
+
+
+def _callable(channel: grpc.aio.Channel, full_name: str, streaming: bool) -> tuple[Any, Any]:
+    method = descriptor_pool.Default().FindMethodByName(full_name)
+    request_cls = message_factory.GetMessageClass(method.input_type)
+    response_cls = message_factory.GetMessageClass(method.output_type)
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    factory = channel.unary_stream if streaming else channel.unary_unary
+    return factory(
+        path, request_serializer=request_cls.SerializeToString, response_deserializer=response_cls.FromString
+    ), request_cls
+
+
+def _error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **extra}
+
+
+def _rpc_error_frame(exc: grpc.aio.AioRpcError) -> dict[str, Any]:
+    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        retry = trailer(exc.trailing_metadata(), "retry-after")
+        retry_ms = int(float(retry) * 1000) if retry and retry.replace(".", "", 1).isdigit() else 1000
+        return _error_frame("rate_limited", exc.details() or "rate limited", retryAfterMs=retry_ms)
+    return _error_frame(exc.code().name.lower(), exc.details() or "")
+
+
+class WsHub:
+    def __init__(self, channel: grpc.aio.Channel, gateway: Gateway):
+        self.gateway = gateway
+        self.introspect, self.introspect_request = _callable(channel, INTROSPECT, streaming=False)
+        self.chat, self.chat_request = _callable(channel, MESSAGE, streaming=True)
+        self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+    def _metadata(self, request: web.Request) -> tuple[tuple[str, str], ...]:
+        metadata = self.gateway.metadata(request)
+        token = request.query.get("token")
+        if token and not request.headers.get("Authorization"):
+            # Browsers cannot set headers on a WebSocket, so the token may come in the query string.
+            metadata = (*metadata, ("authorization", f"Bearer {token}"))
+        return metadata
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request[ROUTE] = "/ws"
+        metadata = self._metadata(request)
+        try:
+            await self.introspect(self.introspect_request(), metadata=metadata, timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            return from_rpc_error(exc, request[REQUEST_ID])  # 401 before the upgrade
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        WS_CONNECTIONS.inc()
+        turn: asyncio.Task[None] | None = None
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    if msg.type == WSMsgType.BINARY:
+                        await ws.send_json(_error_frame("invalid_frame", "frames must be JSON text"))
+                    continue
+                try:
+                    data = json.loads(msg.data)
+                except (ValueError, RecursionError):
+                    await ws.send_json(_error_frame("invalid_frame", "frame is not valid JSON"))
+                    continue
+                kind = data.get("type") if isinstance(data, dict) else None
+                if kind == "ping":
+                    await ws.send_json({"type": "pong"})
+                elif kind == "message":
+                    if turn is not None and not turn.done():
+                        await ws.send_json(_error_frame("busy", "a message is already being answered on this socket"))
+                        continue
+                    turn = asyncio.create_task(self._run_turn(ws, metadata, data))
+                else:
+                    await ws.send_json(_error_frame("invalid_frame", "type must be 'message' or 'ping'"))
+        finally:
+            WS_CONNECTIONS.dec()
+            if turn is not None and not turn.done():
+                turn.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await turn
+        return ws
+
+    async def _run_turn(self, ws: web.WebSocketResponse, metadata: Any, data: dict[str, Any]) -> None:
+        payload = {k: v for k, v in data.items() if k != "type"}
+        try:
+            request = json_format.ParseDict(payload, self.chat_request())
+        except (json_format.ParseError, RecursionError) as exc:
+            await ws.send_json(_error_frame("invalid_argument", f"invalid message frame: {exc}"))
+            return
+        call = self.chat(request, metadata=metadata, timeout=self.gateway.config.call_timeout_s)
+        try:
+            async for event in call:
+                name, body = frame(event)
+                await ws.send_json({"type": name, **body})
+        except grpc.aio.AioRpcError as exc:
+            if not ws.closed:
+                await ws.send_json(_rpc_error_frame(exc))
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    await ws.close(code=CLOSE_UNAUTHORIZED, message=b"token no longer valid")
+        except ConnectionResetError:
+            pass
+        finally:
+            if not call.done():
+                call.cancel()
+
+    async def close_all(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close(code=1001, message=b"server shutting down")

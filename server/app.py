@@ -1,0 +1,144 @@
+"""The gRPC core: every contract service (real or UNIMPLEMENTED), interceptors, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from server import contract
+from server.auth.service import AuthService
+from server.auth.tokens import AccessTokens
+from server.config import Settings
+from server.db.database import Database
+from server.db.embedded import start_embedded
+from server.db.migrate import migrate
+from server.db.pool import make_pool
+from server.deps import Deps
+from server.errors import Unimplemented
+from server.health import HealthState
+from server.interceptors.auth import AuthInterceptor
+from server.interceptors.errors import ErrorInterceptor
+from server.interceptors.observe import AccessLogInterceptor, MetricsInterceptor
+from server.interceptors.request_id import RequestIdInterceptor
+from server.system.service import SystemService
+
+log = logging.getLogger(__name__)
+
+ServicerFactory = Callable[[Deps], Any]
+
+# Domains implemented so far; every other contract service answers UNIMPLEMENTED until its issue lands.
+SERVICERS: dict[str, ServicerFactory] = {
+    "astra.v1.AuthService": AuthService,
+    "astra.v1.SystemService": SystemService,
+}
+
+GRPC_OPTIONS = [
+    ("grpc.so_reuseport", 0),  # a second replica on the same port must fail loudly, not share silently
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
+
+
+def _unimplemented(service: ServiceDescriptor) -> grpc.GenericRpcHandler:
+    handlers = {}
+    for method in service.methods:
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        detail = f"{service.name}.{method.name} is not implemented yet"
+        if method.server_streaming:
+
+            async def stream(request: Any, context: Any, detail: str = detail) -> Any:
+                raise Unimplemented(detail)
+                yield  # makes this an async generator, as grpc.aio expects for streams
+
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                stream, request_cls.FromString, response_cls.SerializeToString
+            )
+        else:
+
+            async def unary(request: Any, context: Any, detail: str = detail) -> Any:
+                raise Unimplemented(detail)
+
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                unary, request_cls.FromString, response_cls.SerializeToString
+            )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+class Core:
+    """Owns the database (embedded or external), the pool, health, and the grpc.aio server."""
+
+    def __init__(self, settings: Settings, servicers: dict[str, ServicerFactory] | None = None):
+        self.settings = settings
+        self.servicers = {**SERVICERS, **(servicers or {})}
+        self.embedded: Any = None
+        self.server: grpc.aio.Server | None = None
+        self.deps: Deps | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        settings = self.settings
+        conninfo = settings.database_url
+        if settings.embedded_db:
+            self.embedded, conninfo = await asyncio.to_thread(start_embedded, settings.data_dir)
+        await migrate(conninfo)
+        pool = make_pool(settings, conninfo)
+        await pool.open(wait=True, timeout=30)
+        services = contract.services()
+        health = HealthState([s.full_name for s in services], settings.health_interval_s)
+        tokens = AccessTokens(settings.jwt_secret, settings.jwt_secret_prev, settings.access_token_ttl_s)
+        db = Database(pool, lambda: health.db_ok)
+        self.deps = deps = Deps(settings=settings, db=db, tokens=tokens, health=health)
+
+        server = grpc.aio.server(
+            interceptors=[
+                RequestIdInterceptor(),
+                AccessLogInterceptor(),
+                MetricsInterceptor(),
+                ErrorInterceptor(),
+                AuthInterceptor(tokens, db, settings.api_keys),
+            ],
+            options=GRPC_OPTIONS,
+        )
+        for service in services:
+            factory = self.servicers.get(service.full_name)
+            if factory is None:
+                server.add_generic_rpc_handlers((_unimplemented(service),))
+                continue
+            module = contract.grpc_modules()[service.full_name]
+            getattr(module, f"add_{service.name}Servicer_to_server")(factory(deps), server)
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+        reflection.enable_server_reflection(
+            [s.full_name for s in services]
+            + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
+        )
+        self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        await server.start()
+        self.server = server
+        await health.probe(conninfo, pool)
+        health.start(conninfo, pool)
+        log.info("grpc core listening", extra={"port": self.port})
+
+    async def drain(self) -> None:
+        if self.deps:
+            await self.deps.health.start_draining()
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self.server:
+            await self.server.stop(grace)
+        if self.deps:
+            await self.deps.health.stop()
+            await self.deps.db.pool.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.cleanup)
+            self.embedded = None

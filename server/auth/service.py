@@ -1,0 +1,133 @@
+"""AuthService: register, login, refresh with reuse detection, logout, introspect."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+
+from astra.v1 import auth_pb2, auth_pb2_grpc
+from server.auth import passwords, store
+from server.auth.throttle import LoginThrottle
+from server.auth.tokens import hash_refresh_token, new_refresh_token
+from server.context import client_address_var, current_principal
+from server.deps import Deps
+from server.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from server.ids import new_id
+from server.timestamps import to_timestamp
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_BAD_CREDENTIALS = "invalid email or password"
+
+
+def _check_email(email: str) -> str:
+    email = email.strip()
+    if not email or len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidArgument("email must be a valid address such as user@example.com")
+    return email
+
+
+def _user_message(row: dict[str, Any]) -> auth_pb2.User:
+    return auth_pb2.User(
+        id=row["id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        created_at=to_timestamp(row["created_at"]),
+    )
+
+
+class AuthService(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, deps: Deps):
+        self.deps = deps
+        self.throttle = LoginThrottle(deps.settings.login_max_failures, deps.settings.login_window_s)
+
+    async def _issue(self, conn: Any, user_id: str, family_id: str) -> auth_pb2.TokenPair:
+        """A new access token and a refresh token in the given family; call inside the caller's transaction."""
+        settings = self.deps.settings
+        access, _ = self.deps.tokens.issue(user_id)
+        refresh, refresh_hash = new_refresh_token()
+        expires = datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_s)
+        await store.insert_refresh_token(conn, user_id, family_id, refresh_hash, expires)
+        return auth_pb2.TokenPair(
+            access_token=access,
+            refresh_token=refresh,
+            token_type="Bearer",
+            expires_in=settings.access_token_ttl_s,
+            refresh_expires_in=settings.refresh_token_ttl_s,
+        )
+
+    async def Register(
+        self, request: auth_pb2.RegisterRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RegisterResponse:
+        email = _check_email(request.email)
+        passwords.check_policy(request.password)
+        if len(request.display_name) > 200:
+            raise InvalidArgument("display_name must be at most 200 characters")
+        password_hash = await passwords.hash_password(request.password)
+        async with self.deps.db.transaction() as conn:
+            user = await store.create_user(conn, email, password_hash, request.display_name.strip())
+            tokens = await self._issue(conn, user["id"], new_id("fam"))
+        return auth_pb2.RegisterResponse(user=_user_message(user), workspace_id=user["workspace_id"], tokens=tokens)
+
+    async def Login(self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext) -> auth_pb2.LoginResponse:
+        if not request.email or not request.password:
+            raise InvalidArgument("email and password are required")
+        account_key = "acct:" + request.email.strip().lower()
+        keys = [account_key, "addr:" + (client_address_var.get() or "unknown")]
+        async with self.deps.db.connection() as conn:
+            wait = await self.throttle.retry_after(conn, keys)
+            if wait is not None:
+                raise ResourceExhausted("too many failed logins, try again later", retry_after=wait)
+            user = await store.user_by_email(conn, request.email.strip())
+        ok = await passwords.verify_password(user["password_hash"] if user else None, request.password)
+        async with self.deps.db.transaction() as conn:
+            if not ok or user is None:
+                await self.throttle.record_failure(conn, keys)
+                raise Unauthenticated(_BAD_CREDENTIALS)
+            await self.throttle.clear(conn, account_key)
+            tokens = await self._issue(conn, user["id"], new_id("fam"))
+        return auth_pb2.LoginResponse(user=_user_message(user), tokens=tokens)
+
+    async def Refresh(
+        self, request: auth_pb2.RefreshRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RefreshResponse:
+        if not request.refresh_token:
+            raise InvalidArgument("refresh_token is required")
+        async with self.deps.db.connection() as conn:
+            async with conn.transaction():
+                row = await store.lock_refresh_token(conn, hash_refresh_token(request.refresh_token))
+                if row is None:
+                    raise Unauthenticated("invalid refresh token")
+                reused = row["rotated_at"] is not None or row["revoked_at"] is not None
+                if reused:
+                    # Someone holds a token that was already exchanged: the family is compromised.
+                    await store.revoke_family(conn, row["family_id"])
+                elif not row["expired"]:
+                    await store.mark_rotated(conn, row["id"])
+                    return auth_pb2.RefreshResponse(tokens=await self._issue(conn, row["user_id"], row["family_id"]))
+            # Raised after the transaction commits, so the family revocation sticks.
+            raise Unauthenticated(
+                "refresh token reused; all sessions of this login were revoked" if reused else "refresh token expired"
+            )
+
+    async def Logout(
+        self, request: auth_pb2.LogoutRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.LogoutResponse:
+        principal = current_principal()
+        async with self.deps.db.transaction() as conn:
+            revoked = await store.revoke_user(conn, principal.user_id, round(time.time(), 3))
+        return auth_pb2.LogoutResponse(revoked_refresh_tokens=revoked)
+
+    async def Introspect(
+        self, request: auth_pb2.IntrospectRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.IntrospectResponse:
+        principal = current_principal()
+        return auth_pb2.IntrospectResponse(
+            user_id=principal.user_id,
+            workspace_id=principal.workspace_id,
+            role=principal.role,
+            expires_at=to_timestamp(datetime.fromtimestamp(principal.token_expires_at, UTC)),
+        )

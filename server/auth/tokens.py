@@ -1,0 +1,64 @@
+"""HS256 access tokens with a pinned algorithm, and opaque refresh tokens stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from server.errors import Unauthenticated
+
+ALGORITHM = "HS256"
+_REQUIRED = ["sub", "iat", "exp", "jti", "typ"]
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    issued_at: float
+    expires_at: float
+    jti: str
+
+
+class AccessTokens:
+    def __init__(self, secret: str, previous: str = "", ttl_s: int = 900):
+        self._secret = secret
+        # During a secret rotation tokens signed with the previous secret stay valid until they expire.
+        self._keys = [k for k in (secret, previous) if k]
+        self.ttl_s = ttl_s
+
+    def issue(self, user_id: str) -> tuple[str, float]:
+        # iat keeps milliseconds so a logout and a login in the same second are told apart.
+        now = round(time.time(), 3)
+        exp = int(now) + self.ttl_s
+        claims = {"sub": user_id, "iat": now, "exp": exp, "jti": uuid.uuid4().hex, "typ": "access"}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), float(exp)
+
+    def verify(self, token: str) -> AccessClaims:
+        for key in self._keys:
+            try:
+                claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": _REQUIRED})
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.ExpiredSignatureError:
+                raise Unauthenticated("access token expired") from None
+            except jwt.PyJWTError:
+                raise Unauthenticated("invalid access token") from None
+            if claims.get("typ") != "access" or not isinstance(claims.get("sub"), str):
+                raise Unauthenticated("invalid access token")
+            return AccessClaims(claims["sub"], float(claims["iat"]), float(claims["exp"]), str(claims["jti"]))
+        raise Unauthenticated("invalid access token")
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A fresh refresh token and the hash that is stored in its place."""
+    token = "rt_" + secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

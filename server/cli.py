@@ -1,0 +1,98 @@
+"""`astra serve [--role all|grpc|edge|worker]`: the gRPC core, the edge and the workers, together or apart."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import replace
+
+from aiohttp import web
+
+from edge.app import GATEWAY, EdgeConfig, create_app
+from server.app import Core
+from server.config import ConfigError, Settings, load_settings, with_jwt_secret
+from server.logs import setup_logging
+
+log = logging.getLogger("astra")
+
+ROLES = ("all", "grpc", "edge", "worker")
+
+
+async def serve(settings: Settings, role: str, ready: asyncio.Event | None = None) -> None:
+    """Runs until SIGTERM/SIGINT, then drains: readiness goes 503 for drain_delay_s, in-flight calls get
+    shutdown_grace_s to finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    core: Core | None = None
+    runner: web.AppRunner | None = None
+    if role in ("all", "grpc", "worker"):
+        settings = with_jwt_secret(settings)
+        core = Core(settings)
+        await core.start()
+    if role in ("all", "edge"):
+        if role == "edge" and not settings.grpc_target:
+            raise ConfigError("ASTRA_GRPC_TARGET is required for --role edge (host:port of the gRPC core)")
+        target = settings.grpc_target if role == "edge" else f"127.0.0.1:{core.port}"  # type: ignore[union-attr]
+        config = EdgeConfig(
+            grpc_target=target,
+            cors_origins=settings.cors_origins,
+            max_body_bytes=settings.max_body_bytes,
+            sse_keepalive_s=settings.sse_keepalive_s,
+        )
+        runner = web.AppRunner(
+            create_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=settings.shutdown_grace_s
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        log.info("edge listening", extra={"port": settings.http_port, "grpc_target": target})
+    log.info("astra serving", extra={"role": role})
+    if ready is not None:
+        ready.set()
+
+    await stop.wait()
+    log.info("draining", extra={"delay_s": settings.drain_delay_s, "grace_s": settings.shutdown_grace_s})
+    if runner is not None:
+        runner.app[GATEWAY].draining = True
+    if core is not None:
+        await core.drain()
+    await asyncio.sleep(settings.drain_delay_s)
+    await asyncio.gather(
+        runner.cleanup() if runner else asyncio.sleep(0),
+        core.stop(settings.shutdown_grace_s) if core else asyncio.sleep(0),
+    )
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="astra", description="Astra gateway for AI agents")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = sub.add_parser("serve", help="run the gateway")
+    serve_cmd.add_argument("--role", choices=ROLES, default="all", help="run one part alone (default: all)")
+    serve_cmd.add_argument("--http-port", type=int, help="overrides ASTRA_HTTP_PORT")
+    serve_cmd.add_argument("--grpc-port", type=int, help="overrides ASTRA_GRPC_PORT")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.http_port is not None:
+            settings = replace(settings, http_port=args.http_port)
+        if args.grpc_port is not None:
+            settings = replace(settings, grpc_port=args.grpc_port)
+        setup_logging(settings.log_level)
+        asyncio.run(serve(settings, args.role))
+    except ConfigError as exc:
+        print(f"astra: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Settings from the environment (ASTRA_*, DATABASE_URL, JWT_SECRET, provider keys), with safe defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the process must not start."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = 50051
+    # Where the edge role finds the core; in one process it is the local gRPC port.
+    grpc_target: str = ""
+    data_dir: Path = Path(".astra")
+    database_url: str = ""
+    jwt_secret: str = field(default="", repr=False)
+    jwt_secret_prev: str = field(default="", repr=False)
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    cors_origins: tuple[str, ...] = ()
+    allow_private_urls: bool = False
+    agents_file: str = ""
+    skills_dir: str = ""
+    heartbeat_min_interval_s: int = 60
+    webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+    log_level: str = "info"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    # Seconds between database probes that drive gRPC health and readiness.
+    health_interval_s: float = 2.0
+    # After SIGTERM: readiness answers 503 for drain_delay_s so load balancers stop sending traffic,
+    # then in-flight calls get shutdown_grace_s to finish.
+    drain_delay_s: float = 5.0
+    shutdown_grace_s: float = 25.0
+    sse_keepalive_s: float = 15.0
+    max_body_bytes: int = 1024 * 1024
+    login_max_failures: int = 10
+    login_window_s: int = 600
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 7 * 24 * 3600
+
+    @property
+    def embedded_db(self) -> bool:
+        return not self.database_url
+
+    @property
+    def core_target(self) -> str:
+        return self.grpc_target or f"127.0.0.1:{self.grpc_port}"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    schedule_raw = _list(env, "ASTRA_WEBHOOK_RETRY_SCHEDULE")
+    try:
+        schedule = tuple(int(s) for s in schedule_raw) if schedule_raw else Settings.webhook_retry_schedule
+    except ValueError:
+        raise ConfigError("ASTRA_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds") from None
+    log_level = env.get("ASTRA_LOG_LEVEL", "info").strip().lower() or "info"
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"ASTRA_LOG_LEVEL must be debug, info, warning or error, got {log_level!r}")
+    settings = Settings(
+        http_host=env.get("ASTRA_HTTP_HOST", "0.0.0.0"),
+        http_port=_int(env, "ASTRA_HTTP_PORT", 3000),
+        grpc_host=env.get("ASTRA_GRPC_HOST", "0.0.0.0"),
+        grpc_port=_int(env, "ASTRA_GRPC_PORT", 50051),
+        grpc_target=env.get("ASTRA_GRPC_TARGET", "").strip(),
+        data_dir=Path(env.get("ASTRA_DATA_DIR", ".astra")),
+        database_url=env.get("DATABASE_URL", "").strip(),
+        jwt_secret=env.get("JWT_SECRET", ""),
+        jwt_secret_prev=env.get("JWT_SECRET_PREV", ""),
+        api_keys=_list(env, "ASTRA_API_KEYS"),
+        cors_origins=_list(env, "ASTRA_CORS_ORIGINS"),
+        allow_private_urls=_bool(env, "ASTRA_ALLOW_PRIVATE_URLS", False),
+        agents_file=env.get("ASTRA_AGENTS_FILE", ""),
+        skills_dir=env.get("ASTRA_SKILLS_DIR", ""),
+        heartbeat_min_interval_s=_int(env, "ASTRA_HEARTBEAT_MIN_INTERVAL_S", 60),
+        webhook_retry_schedule=schedule,
+        log_level=log_level,
+        db_pool_min=_int(env, "ASTRA_DB_POOL_MIN", 2),
+        db_pool_max=_int(env, "ASTRA_DB_POOL_MAX", 10),
+        health_interval_s=_float(env, "ASTRA_HEALTH_INTERVAL_S", 2.0),
+        drain_delay_s=_float(env, "ASTRA_DRAIN_DELAY_S", 5.0),
+        shutdown_grace_s=_float(env, "ASTRA_SHUTDOWN_GRACE_S", 25.0),
+        sse_keepalive_s=_float(env, "ASTRA_SSE_KEEPALIVE_S", 15.0),
+    )
+    if settings.jwt_secret_prev and len(settings.jwt_secret_prev.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"JWT_SECRET_PREV must be at least {MIN_SECRET_BYTES} bytes")
+    return settings
+
+
+def with_jwt_secret(settings: Settings) -> Settings:
+    """Checks JWT_SECRET; in the embedded dev default, generates one once and keeps it under the data dir."""
+    from dataclasses import replace
+
+    if settings.jwt_secret:
+        if len(settings.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        return settings
+    if not settings.embedded_db:
+        raise ConfigError("JWT_SECRET is required when DATABASE_URL is set (at least 32 bytes)")
+    path = settings.data_dir / "jwt_secret"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return replace(settings, jwt_secret=path.read_text().strip())

@@ -1,0 +1,77 @@
+"""Auth from the contract: each method's astra.v1.auth option says whether a JWT, an API key or nothing
+is required; a verified caller is bound as the call's Principal."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from server.auth import store
+from server.auth.tokens import AccessTokens
+from server.context import Principal, principal_var
+from server.contract import AUTH_API_KEY, AUTH_NONE, auth_level
+from server.db.database import Database
+from server.errors import NotFound, Unauthenticated
+from server.interceptors.base import BehaviorInterceptor, StreamBehavior, UnaryBehavior, metadata_value
+
+
+class AuthInterceptor(BehaviorInterceptor):
+    def __init__(self, tokens: AccessTokens, db: Database, api_keys: tuple[str, ...]):
+        self.tokens = tokens
+        self.db = db
+        self.api_keys = [k.encode() for k in api_keys]
+
+    def _check_api_key(self, context: grpc.aio.ServicerContext) -> Principal:
+        presented = metadata_value(context, "x-api-key").encode()
+        if not presented:
+            raise Unauthenticated("an API key is required in the x-api-key header")
+        # Compare against every key so the time taken does not tell which one nearly matched.
+        matched = False
+        for key in self.api_keys:
+            matched |= hmac.compare_digest(presented, key)
+        if not matched:
+            raise Unauthenticated("invalid API key")
+        return Principal(api_key=True)
+
+    async def _check_jwt(self, context: grpc.aio.ServicerContext) -> Principal:
+        scheme, _, token = metadata_value(context, "authorization").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("a bearer token is required in the Authorization header")
+        claims = self.tokens.verify(token.strip())
+        workspace_id = metadata_value(context, "x-workspace-id").strip() or None
+        async with self.db.connection() as conn:
+            row = await store.membership(conn, claims.user_id, workspace_id)
+        if row is None:
+            raise Unauthenticated("invalid access token")
+        if claims.issued_at < row["tokens_valid_after"]:
+            raise Unauthenticated("access token revoked")
+        if row["role"] is None:
+            # Same answer for a workspace that exists and one that does not: ids cannot be probed.
+            raise NotFound(f"workspace {workspace_id} not found")
+        return Principal(
+            user_id=claims.user_id,
+            workspace_id=row["workspace_id"],
+            role=row["role"],
+            token_expires_at=claims.expires_at,
+        )
+
+    async def _authenticate(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        level = auth_level(method)
+        if level == AUTH_NONE:
+            return
+        principal = self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(context)
+        principal_var.set(principal)
+
+    async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self._authenticate(method, context)
+        return await behavior(request, context)
+
+    async def stream(
+        self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        await self._authenticate(method, context)
+        async for response in behavior(request, context):
+            yield response

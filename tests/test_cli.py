@@ -1,0 +1,202 @@
+"""`astra serve` as a user runs it: embedded defaults, split roles, refusing bad config, draining on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import Postgres, unique_email
+from tests.harness import TEST_SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DATABASE_URL", "JWT_SECRET"))}
+    env.update({"ASTRA_HTTP_HOST": "127.0.0.1", "ASTRA_GRPC_HOST": "127.0.0.1", "ASTRA_HEALTH_INTERVAL_S": "0.3"})
+    env.update(extra)
+    return env
+
+
+def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (proc.stderr.read() if proc.stderr else b"").decode()[-2000:]
+            try:
+                async with http.get(f"{url}/readiness") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{url} not ready within {seconds}s")
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str, Path]]:
+    http_port, grpc_port = free_port(), free_port()
+    env = base_env(
+        ASTRA_HTTP_PORT=str(http_port),
+        ASTRA_GRPC_PORT=str(grpc_port),
+        ASTRA_DRAIN_DELAY_S="1.5",
+        ASTRA_SHUTDOWN_GRACE_S="5",
+    )
+    proc = start([], env, tmp_path)
+    yield proc, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", tmp_path
+    stop(proc)
+
+
+async def test_embedded_defaults_serve_and_drain_on_sigterm(embedded) -> None:
+    proc, url, target, cwd = embedded
+    await wait_ready(url, proc)
+    # The dev default keeps a generated secret under ./.astra, readable by the owner only.
+    secret = cwd / ".astra" / "jwt_secret"
+    assert len(secret.read_text().strip()) >= 32
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    async with aiohttp.ClientSession(base_url=url) as http:
+        async with http.post(
+            "/auth/register", json={"email": unique_email(), "password": "correct horse battery"}
+        ) as resp:
+            assert resp.status == 200
+
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.4)
+        # Draining: still answering, but telling load balancers to go away.
+        async with http.get("/readiness") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["reason"] == "draining"
+        async with grpc.aio.insecure_channel(target) as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert await asyncio.to_thread(proc.wait, 20) == 0
+
+
+async def test_in_flight_requests_finish_after_sigterm(tmp_path: Path, postgres: Postgres) -> None:
+    http_port = free_port()
+    env = base_env(
+        DATABASE_URL=postgres.fresh_database("cli_inflight"),
+        JWT_SECRET=TEST_SECRET,
+        ASTRA_HTTP_PORT=str(http_port),
+        ASTRA_GRPC_PORT=str(free_port()),
+        ASTRA_DRAIN_DELAY_S="0",
+        ASTRA_SHUTDOWN_GRACE_S="10",
+    )
+    proc = start([], env, tmp_path)
+    try:
+        url = f"http://127.0.0.1:{http_port}"
+        await wait_ready(url, proc)
+        async with aiohttp.ClientSession(base_url=url) as http:
+            # Registrations hash with argon2, so several at once are still running when SIGTERM lands.
+            async def register() -> int:
+                body = {"email": unique_email(), "password": "correct horse battery"}
+                async with http.post("/auth/register", json=body) as resp:
+                    return resp.status
+
+            calls = [asyncio.create_task(register()) for _ in range(6)]
+            await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.gather(*calls) == [200] * 6
+        assert await asyncio.to_thread(proc.wait, 20) == 0
+    finally:
+        stop(proc)
+
+
+async def test_split_roles_edge_reaches_core_over_grpc(tmp_path: Path, postgres: Postgres) -> None:
+    grpc_port, http_port = free_port(), free_port()
+    common = {"DATABASE_URL": postgres.fresh_database("cli_split"), "JWT_SECRET": TEST_SECRET}
+    core = start(["--role", "grpc"], base_env(ASTRA_GRPC_PORT=str(grpc_port), **common), tmp_path)
+    edge = start(
+        ["--role", "edge"],
+        base_env(ASTRA_HTTP_PORT=str(http_port), ASTRA_GRPC_TARGET=f"127.0.0.1:{grpc_port}"),
+        tmp_path,
+    )
+    try:
+        url = f"http://127.0.0.1:{http_port}"
+        await wait_ready(url, edge)
+        async with aiohttp.ClientSession(base_url=url) as http:
+            async with http.post(
+                "/auth/register", json={"email": unique_email(), "password": "correct horse battery"}
+            ) as resp:
+                assert resp.status == 200
+            async with http.get("/metrics") as resp:
+                text = await resp.text()
+            # The core's per-method figures and the edge's own per-route figures, in one scrape.
+            assert 'astra_grpc_requests_total{code="OK",method="/astra.v1.AuthService/Register"}' in text
+            assert 'astra_http_requests_total{method="POST",route="/auth/register",status="200"}' in text
+
+        core.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(core.wait, 20) == 0
+        async with aiohttp.ClientSession(base_url=url) as http, http.get("/readiness") as resp:
+            # The edge is up but its core is gone: a clean 503, not a hang or a 500.
+            assert resp.status == 503
+            assert (await resp.json())["error"]["code"] == "UNAVAILABLE"
+    finally:
+        stop(edge)
+        stop(core)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}, "JWT_SECRET is required"),
+        ({"DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "JWT_SECRET": "short"}, "at least 32 bytes"),
+        ({"ASTRA_GRPC_PORT": "not-a-port"}, "ASTRA_GRPC_PORT must be an integer"),
+        ({"ASTRA_LOG_LEVEL": "loud"}, "ASTRA_LOG_LEVEL"),
+    ],
+)
+def test_refuses_to_start_on_bad_configuration(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "serve"],
+        env=base_env(**env),
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr.decode()
+
+
+def test_edge_role_needs_a_core_target(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--role", "edge"],
+        env=base_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "ASTRA_GRPC_TARGET" in result.stderr.decode()

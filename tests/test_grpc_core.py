@@ -1,0 +1,168 @@
+"""The gRPC core as direct callers see it: health, reflection, request ids, auth levels, UNIMPLEMENTED."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from astra.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agents_pb2,
+    agents_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+)
+from server import contract
+from tests.conftest import unique_email
+from tests.harness import API_KEY
+
+
+async def test_health_service_serves_overall_and_per_service(channel: grpc.aio.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    overall = await stub.Check(health_pb2.HealthCheckRequest(service=""))
+    assert overall.status == health_pb2.HealthCheckResponse.SERVING
+    for service in contract.services():
+        answer = await stub.Check(health_pb2.HealthCheckRequest(service=service.full_name))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING, service.full_name
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Check(health_pb2.HealthCheckRequest(service="astra.v1.NoSuchService"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_reflection_lists_every_contract_service(channel: grpc.aio.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+
+    async def requests():
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+    names = set()
+    async for answer in stub.ServerReflectionInfo(requests()):
+        names |= {s.name for s in answer.list_services_response.service}
+    expected = {
+        f"astra.v1.{name}Service"
+        for name in (
+            "Auth",
+            "Chat",
+            "Agents",
+            "Sessions",
+            "Memory",
+            "Workspaces",
+            "Webhooks",
+            "Heartbeat",
+            "Skills",
+            "Costs",
+            "Autonomous",
+            "Onboarding",
+            "Admin",
+            "Diagnostics",
+            "System",
+        )
+    }
+    assert expected <= names
+    assert "grpc.health.v1.Health" in names
+
+
+async def test_request_id_is_echoed_or_generated_in_initial_metadata(channel: grpc.aio.Channel) -> None:
+    stub = system_pb2_grpc.SystemServiceStub(channel)
+    call = stub.Readiness(system_pb2.ReadinessRequest(), metadata=(("x-request-id", "direct-caller-42"),))
+    assert (await call).ready
+    assert dict(await call.initial_metadata())["x-request-id"] == "direct-caller-42"
+
+    call = stub.Readiness(system_pb2.ReadinessRequest())
+    await call
+    generated = dict(await call.initial_metadata())["x-request-id"]
+    assert len(generated) == 36 and generated.count("-") == 4
+
+    # An id that is not 1-128 visible ASCII characters is replaced, not trusted.
+    call = stub.Readiness(system_pb2.ReadinessRequest(), metadata=(("x-request-id", "x" * 129),))
+    await call
+    assert dict(await call.initial_metadata())["x-request-id"] != "x" * 129
+
+
+async def test_request_id_survives_an_error(channel: grpc.aio.Channel) -> None:
+    stub = agents_pb2_grpc.AgentsServiceStub(channel)
+    call = stub.ListAgents(agents_pb2.ListAgentsRequest(), metadata=(("x-request-id", "err-1"),))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert dict(err.value.initial_metadata())["x-request-id"] == "err-1"
+
+
+async def test_jwt_methods_refuse_missing_and_garbled_tokens(channel: grpc.aio.Channel) -> None:
+    stub = auth_pb2_grpc.AuthServiceStub(channel)
+    for metadata in [(), (("authorization", "Bearer not.a.jwt"),), (("authorization", "Basic abc"),)]:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.Logout(auth_pb2.LogoutRequest(), metadata=metadata)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_api_key_methods_check_the_key_before_anything_else(channel: grpc.aio.Channel) -> None:
+    stub = admin_pb2_grpc.AdminServiceStub(channel)
+    request = admin_pb2.GetServerHealthRequest()
+    for metadata, expected in [
+        ((), grpc.StatusCode.UNAUTHENTICATED),
+        ((("x-api-key", "wrong"),), grpc.StatusCode.UNAUTHENTICATED),
+        ((("x-api-key", API_KEY),), grpc.StatusCode.UNIMPLEMENTED),  # the admin domain lands in a later issue
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.GetServerHealth(request, metadata=metadata)
+        assert err.value.code() == expected
+
+
+async def test_a_jwt_is_not_an_api_key(channel: grpc.aio.Channel) -> None:
+    auth = auth_pb2_grpc.AuthServiceStub(channel)
+    account = await auth.Register(auth_pb2.RegisterRequest(email=unique_email(), password="correct horse battery"))
+    token = account.tokens.access_token
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await admin_pb2_grpc.AdminServiceStub(channel).GetServerHealth(
+            admin_pb2.GetServerHealthRequest(), metadata=(("authorization", f"Bearer {token}"),)
+        )
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_unimplemented_domains_answer_unimplemented_after_auth(channel: grpc.aio.Channel) -> None:
+    auth = auth_pb2_grpc.AuthServiceStub(channel)
+    account = await auth.Register(auth_pb2.RegisterRequest(email=unique_email(), password="correct horse battery"))
+    metadata = (("authorization", f"Bearer {account.tokens.access_token}"),)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await agents_pb2_grpc.AgentsServiceStub(channel).ListAgents(agents_pb2.ListAgentsRequest(), metadata=metadata)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ListAgents" in err.value.details()
+
+
+async def test_introspect_names_the_caller_and_workspace(channel: grpc.aio.Channel) -> None:
+    auth = auth_pb2_grpc.AuthServiceStub(channel)
+    account = await auth.Register(auth_pb2.RegisterRequest(email=unique_email(), password="correct horse battery"))
+    me = await auth.Introspect(
+        auth_pb2.IntrospectRequest(), metadata=(("authorization", f"Bearer {account.tokens.access_token}"),)
+    )
+    assert me.user_id == account.user.id
+    assert me.workspace_id == account.workspace_id
+    assert me.role == "owner"
+    # Another user's workspace is not found for this caller, whatever it holds.
+    other = await auth.Register(auth_pb2.RegisterRequest(email=unique_email(), password="correct horse battery"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await auth.Introspect(
+            auth_pb2.IntrospectRequest(),
+            metadata=(
+                ("authorization", f"Bearer {account.tokens.access_token}"),
+                ("x-workspace-id", other.workspace_id),
+            ),
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_metrics_count_calls_per_method(channel: grpc.aio.Channel) -> None:
+    stub = system_pb2_grpc.SystemServiceStub(channel)
+    await stub.Readiness(system_pb2.ReadinessRequest())
+    body = await stub.Metrics(system_pb2.MetricsRequest())
+    text = body.data.decode()
+    assert body.content_type.startswith("text/plain")
+    assert 'astra_grpc_requests_total{code="OK",method="/astra.v1.SystemService/Readiness"}' in text
+    assert "astra_grpc_request_duration_seconds_bucket" in text
+    assert "process_resident_memory_bytes" in text
