@@ -1,0 +1,101 @@
+"""Shared by the bench scripts: a gateway in a subprocess on loopback, percentiles, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """`astra serve` on its embedded defaults in a temporary data dir, on free loopback ports."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None):
+        self.http_port, self.grpc_port = free_port(), free_port()
+        self.tmp = tempfile.TemporaryDirectory(prefix="astra-bench-")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DATABASE_URL", "JWT_"))}
+        full_env.update(
+            ASTRA_HTTP_HOST="127.0.0.1",
+            ASTRA_GRPC_HOST="127.0.0.1",
+            ASTRA_HTTP_PORT=str(self.http_port),
+            ASTRA_GRPC_PORT=str(self.grpc_port),
+            ASTRA_LOG_LEVEL="warning",
+            ASTRA_DRAIN_DELAY_S="0",
+            **(env or {}),
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", *args],
+            cwd=self.tmp.name,
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def __enter__(self) -> Gateway:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/readiness", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gateway did not become ready")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.tmp.cleanup()
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples_s)
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 3),
+        "p90_ms": round(ms[int(len(ms) * 0.90) - 1], 3),
+        "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 3),
+        "mean_ms": round(statistics.fmean(ms), 3),
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+
+
+def save(name: str, result: dict[str, Any], summary: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    result = {
+        "benchmark": name,
+        "machine": machine(),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **result,
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(summary)
