@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 from edge.contract import Route, load_routes
 from edge.cors import Cors
 from edge.errors import EdgeError, error_response, from_edge_error, from_rpc_error, http_status_override
-from edge.headers import REQUEST_ID, ROUTE, outgoing_metadata, request_id_from
+from edge.headers import REQUEST_ID, ROUTE, outgoing_metadata, request_id_from, response_headers
 from edge.metrics import EDGE_REGISTRY, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 from edge.mux import MethodNotAllowed, NoRoute, Router
 from edge.streaming import FrameWriter, frame, relay, wants_ndjson
@@ -130,7 +130,8 @@ class Gateway:
         if content_type.startswith(PROMETHEUS_TEXT):
             body += generate_latest(EDGE_REGISTRY)
         status = http_status_override(trailers) or 200
-        return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+        headers = {"Content-Type": content_type, **response_headers(await call.initial_metadata(), trailers)}
+        return web.Response(status=status, body=body, headers=headers)
 
     async def _stream(self, request: web.Request, binding: Binding, message: Any) -> web.StreamResponse:
         rid = request[REQUEST_ID]

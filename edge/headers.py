@@ -42,3 +42,22 @@ def outgoing_metadata(request: web.Request, request_id: str) -> tuple[tuple[str,
     if request.remote:
         metadata.append(("x-forwarded-for", request.remote))
     return tuple(metadata)
+
+
+# Metadata the core may send back that the edge returns as response headers (values are the core's).
+RESPONSE_HEADERS = {
+    "etag": "ETag",
+    "idempotent-replayed": "Idempotent-Replayed",
+    "x-astra-overhead-ms": "X-Astra-Overhead-Ms",
+}
+
+
+def response_headers(*metadata: object) -> dict[str, str]:
+    """Headers from the call's initial and trailing metadata, for the keys in RESPONSE_HEADERS."""
+    headers = {}
+    for md in metadata:
+        for key, value in md or ():  # type: ignore[attr-defined]
+            header = RESPONSE_HEADERS.get(key)
+            if header and isinstance(value, str):
+                headers[header] = value
+    return headers

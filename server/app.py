@@ -14,6 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from server import contract
+from server.agents.global_file import load_global_agents
+from server.agents.service import AgentsService
 from server.auth.service import AuthService
 from server.auth.tokens import AccessTokens
 from server.config import Settings
@@ -28,7 +30,11 @@ from server.interceptors.auth import AuthInterceptor
 from server.interceptors.errors import ErrorInterceptor
 from server.interceptors.observe import AccessLogInterceptor, MetricsInterceptor
 from server.interceptors.request_id import RequestIdInterceptor
+from server.onboarding.service import OnboardingService
+from server.paging import PageTokens
+from server.skills.catalog import Catalog
 from server.system.service import SystemService
+from server.workspaces.service import WorkspacesService
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,9 @@ ServicerFactory = Callable[[Deps], Any]
 SERVICERS: dict[str, ServicerFactory] = {
     "astra.v1.AuthService": AuthService,
     "astra.v1.SystemService": SystemService,
+    "astra.v1.WorkspacesService": WorkspacesService,
+    "astra.v1.AgentsService": AgentsService,
+    "astra.v1.OnboardingService": OnboardingService,
 }
 
 GRPC_OPTIONS = [
@@ -87,6 +96,8 @@ class Core:
 
     async def start(self) -> None:
         settings = self.settings
+        # Bad skill manifests fail start-up before anything else is touched.
+        self.catalog = Catalog.load(settings.skills_dir)
         conninfo = settings.database_url
         if settings.embedded_db:
             self.embedded, conninfo = await asyncio.to_thread(start_embedded, settings.data_dir)
@@ -97,7 +108,19 @@ class Core:
         health = HealthState([s.full_name for s in services], settings.health_interval_s)
         tokens = AccessTokens(settings.jwt_secret, settings.jwt_secret_prev, settings.access_token_ttl_s)
         db = Database(pool, lambda: health.db_ok)
-        self.deps = deps = Deps(settings=settings, db=db, tokens=tokens, health=health)
+        self.deps = deps = Deps(
+            settings=settings,
+            db=db,
+            tokens=tokens,
+            health=health,
+            pages=PageTokens(settings.jwt_secret),
+            catalog=self.catalog,
+        )
+
+        await health.probe(conninfo, pool)
+        if settings.agents_file:
+            count = await load_global_agents(db, settings.agents_file, self.catalog)
+            log.info("global agents loaded", extra={"count": count, "file": settings.agents_file})
 
         server = grpc.aio.server(
             interceptors=[
@@ -125,7 +148,6 @@ class Core:
         self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
         await server.start()
         self.server = server
-        await health.probe(conninfo, pool)
         health.start(conninfo, pool)
         log.info("grpc core listening", extra={"port": self.port})
 

@@ -70,6 +70,10 @@ class Settings:
     heartbeat_min_interval_s: int = 60
     webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
     log_level: str = "info"
+    openai_api_key: str = field(default="", repr=False)
+    openai_base_url: str = ""
+    anthropic_api_key: str = field(default="", repr=False)
+    anthropic_base_url: str = ""
     db_pool_min: int = 2
     db_pool_max: int = 10
     # Seconds between database probes that drive gRPC health and readiness.
@@ -122,6 +126,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_min_interval_s=_int(env, "ASTRA_HEARTBEAT_MIN_INTERVAL_S", 60),
         webhook_retry_schedule=schedule,
         log_level=log_level,
+        openai_api_key=env.get("OPENAI_API_KEY", ""),
+        openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),
+        anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
+        anthropic_base_url=env.get("ANTHROPIC_BASE_URL", "").strip(),
         db_pool_min=_int(env, "ASTRA_DB_POOL_MIN", 2),
         db_pool_max=_int(env, "ASTRA_DB_POOL_MAX", 10),
         health_interval_s=_float(env, "ASTRA_HEALTH_INTERVAL_S", 2.0),

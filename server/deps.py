@@ -1,4 +1,5 @@
-"""What every domain servicer is built from: settings, the database, token signing, health state."""
+"""What every domain servicer is built from: settings, the database, token signing, health state,
+page tokens and the skill/tool catalog."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from server.auth.tokens import AccessTokens
 from server.config import Settings
 from server.db.database import Database
 from server.health import HealthState
+from server.paging import PageTokens
+from server.skills.catalog import Catalog
 
 
 @dataclass
@@ -16,3 +19,5 @@ class Deps:
     db: Database
     tokens: AccessTokens
     health: HealthState
+    pages: PageTokens
+    catalog: Catalog

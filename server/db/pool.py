@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pgvector.psycopg import register_vector_async
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from psycopg.types.json import JsonbDumper
 from psycopg_pool import AsyncConnectionPool
 
 from server.config import Settings
@@ -13,8 +15,8 @@ POOL_TIMEOUT_S = 5.0
 
 
 async def _configure(conn: AsyncConnection) -> None:
-    from pgvector.psycopg import register_vector_async
-
+    # dicts go to jsonb columns as they are; vectors as pgvector values.
+    conn.adapters.register_dumper(dict, JsonbDumper)
     await register_vector_async(conn)
 
 

@@ -1,0 +1,48 @@
+"""Which agent a workspace gets for an id: its own, one granted to it and not expired, or a global one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from psycopg import AsyncConnection
+
+from astra.v1 import common_pb2
+from server.agents import store
+from server.errors import NotFound, PermissionDenied
+from server.timestamps import to_timestamp
+
+
+@dataclass(frozen=True)
+class ResolvedAgent:
+    agent: common_pb2.Agent
+    origin: str  # own, granted or global
+    readonly: bool  # a granted agent the receiver may not change (receivers never may; see service)
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return f'"v{self.version}"'
+
+
+def agent_message(row: dict[str, Any]) -> common_pb2.Agent:
+    agent = json_format.ParseDict(row["config"], common_pb2.Agent(), ignore_unknown_fields=True)
+    agent.id = row["id"]
+    agent.workspace_id = row["workspace_id"] or ""
+    agent.model = row["model"]
+    agent.origin = row["origin"]
+    agent.etag = f'"v{row["version"]}"'
+    agent.created_at.CopyFrom(to_timestamp(row["created_at"]))
+    agent.updated_at.CopyFrom(to_timestamp(row["updated_at"]))
+    return agent
+
+
+async def resolve(conn: AsyncConnection, workspace_id: str, agent_id: str, lock: bool = False) -> ResolvedAgent:
+    """NOT_FOUND for an unknown id; PERMISSION_DENIED for an agent that exists but is not available here."""
+    row = await store.visible(conn, workspace_id, agent_id, lock=lock)
+    if row is None:
+        raise NotFound(f"agent {agent_id} not found")
+    if row["origin"] == "granted" and not row["live_grant"]:
+        raise PermissionDenied(f"agent {agent_id} is not available to this workspace")
+    return ResolvedAgent(agent_message(row), row["origin"], bool(row["readonly"]), row["version"])

@@ -1,0 +1,189 @@
+"""AgentsService: CRUD on the workspace's agents, listing with origins, capabilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
+from server.agents import store
+from server.agents.resolve import ResolvedAgent, agent_message, resolve
+from server.agents.validate import check_id, normalise, to_document
+from server.context import Principal, current_principal
+from server.deps import Deps
+from server.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from server.interceptors.base import metadata_value
+from server.paging import page_limit
+from server.providers.availability import provider_configured
+from server.restrictions import enforce, restriction_error, split_model
+from server.workspaces import store as workspaces
+from server.workspaces.access import require_writer
+
+ORIGINS = ("", "own", "granted", "global")
+
+
+async def default_model(conn: Any, workspace_id: str) -> str:
+    cur = await conn.execute("SELECT settings->>'defaultModel' AS model FROM workspaces WHERE id = %s", (workspace_id,))
+    row = await cur.fetchone()
+    return (row or {}).get("model") or ""
+
+
+async def create_agent(
+    conn: Any, deps: Deps, workspace_id: str, user_id: str, agent: common_pb2.Agent, prefix: str = ""
+) -> common_pb2.Agent:
+    """Validates and inserts one agent of the workspace, with its first version; call inside a transaction."""
+    check_id(agent.id, f"{prefix}id")
+    agent = normalise(agent, deps.catalog, await default_model(conn, workspace_id), prefix)
+    enforce(agent.model, *await workspaces.restrictions(conn, workspace_id))
+    await store.insert(conn, agent.id, workspace_id, agent.model, to_document(agent), user_id)
+    row = await store.visible(conn, workspace_id, agent.id)
+    assert row is not None
+    return agent_message(row)
+
+
+def _set_etag(context: grpc.aio.ServicerContext, etag: str) -> None:
+    context.set_trailing_metadata((("etag", etag),))
+
+
+def _writable(resolved: ResolvedAgent, principal: Principal, action: str) -> None:
+    if resolved.origin == "global":
+        raise PermissionDenied(
+            f"agent {resolved.agent.id} is global (managed by ASTRA_AGENTS_FILE) and cannot be {action}"
+        )
+    if resolved.origin == "granted":
+        raise PermissionDenied(f"agent {resolved.agent.id} is granted to this workspace and cannot be {action} here")
+    require_writer(principal.role, f"{action.removesuffix('d')} agents")
+
+
+class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
+    def __init__(self, deps: Deps):
+        self.deps = deps
+
+    async def CreateAgent(
+        self, request: agents_pb2.CreateAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agents_pb2.CreateAgentResponse:
+        principal = current_principal()
+        require_writer(principal.role, "create agents")
+        async with self.deps.db.transaction() as conn:
+            agent = await create_agent(conn, self.deps, principal.workspace_id, principal.user_id, request.agent)
+        _set_etag(context, agent.etag)
+        return agents_pb2.CreateAgentResponse(agent=agent)
+
+    async def ListAgents(
+        self, request: agents_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> agents_pb2.ListAgentsResponse:
+        principal = current_principal()
+        if request.origin not in ORIGINS:
+            raise InvalidArgument("origin must be own, granted or global")
+        limit = page_limit(request.limit)
+        scope = f"agents:{principal.workspace_id}:{request.origin}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            rows = await store.list_visible(
+                conn, principal.workspace_id, request.origin, cursor["id"] if cursor else "", limit + 1
+            )
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self.deps.pages.encode(scope, {"id": rows[-1]["id"]})
+        return agents_pb2.ListAgentsResponse(agents=[agent_message(r) for r in rows], next_page_token=token)
+
+    async def GetAgent(
+        self, request: agents_pb2.GetAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agents_pb2.GetAgentResponse:
+        principal = current_principal()
+        async with self.deps.db.connection() as conn:
+            resolved = await resolve(conn, principal.workspace_id, request.agent_id)
+        _set_etag(context, resolved.etag)
+        return agents_pb2.GetAgentResponse(agent=resolved.agent)
+
+    async def UpdateAgent(
+        self, request: agents_pb2.UpdateAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agents_pb2.UpdateAgentResponse:
+        principal = current_principal()
+        if request.agent.id and request.agent.id != request.agent_id:
+            raise InvalidArgument("agent.id cannot be changed")
+        # If-Match (REST) or agent.etag (gRPC): update only the version the caller read.
+        expected = metadata_value(context, "if-match").strip() or request.agent.etag
+        async with self.deps.db.transaction() as conn:
+            resolved = await resolve(conn, principal.workspace_id, request.agent_id, lock=True)
+            _writable(resolved, principal, "changed")
+            if expected and expected not in (resolved.etag, "*"):
+                raise FailedPrecondition(
+                    f"agent {request.agent_id} changed since it was read (current ETag {resolved.etag})",
+                    http_status=412,
+                )
+            agent = common_pb2.Agent()
+            agent.CopyFrom(request.agent)
+            agent.id = request.agent_id
+            agent = normalise(agent, self.deps.catalog, await default_model(conn, principal.workspace_id))
+            enforce(agent.model, *await workspaces.restrictions(conn, principal.workspace_id))
+            await store.update(conn, agent.id, agent.model, to_document(agent), principal.user_id)
+            updated = await resolve(conn, principal.workspace_id, agent.id)
+        _set_etag(context, updated.etag)
+        return agents_pb2.UpdateAgentResponse(agent=updated.agent)
+
+    async def DeleteAgent(
+        self, request: agents_pb2.DeleteAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agents_pb2.DeleteAgentResponse:
+        principal = current_principal()
+        async with self.deps.db.transaction() as conn:
+            resolved = await resolve(conn, principal.workspace_id, request.agent_id, lock=True)
+            _writable(resolved, principal, "deleted")
+            await store.delete(conn, request.agent_id)
+        return agents_pb2.DeleteAgentResponse()
+
+    async def GetAgentCapabilities(
+        self, request: agents_pb2.GetAgentCapabilitiesRequest, context: grpc.aio.ServicerContext
+    ) -> agents_pb2.GetAgentCapabilitiesResponse:
+        principal = current_principal()
+        async with self.deps.db.connection() as conn:
+            resolved = await resolve(conn, principal.workspace_id, request.agent_id)
+            providers, models = await workspaces.restrictions(conn, principal.workspace_id)
+        agent, catalog = resolved.agent, self.deps.catalog
+        provider, model_id = split_model(agent.model)
+        available, why_unavailable = provider_configured(self.deps.settings, provider, agent.base_url)
+        reasons = [
+            "viewers cannot chat with agents" if principal.role == "viewer" else "",
+            restriction_error(agent.model, providers, models),
+            why_unavailable,
+        ]
+        reason = next((r for r in reasons if r), "")
+        tools = []
+        for spec in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny)):
+            parameters = struct_pb2.Struct()
+            parameters.update(spec.parameters)
+            owner = next((s for s in agent.skills if spec.name in catalog.skills[s].tools), "")
+            tools.append(
+                common_pb2.ToolDefinition(
+                    name=spec.name, description=spec.description, parameters=parameters, skill_id=owner
+                )
+            )
+        skills = [
+            agents_pb2.ActiveSkill(
+                id=s.id, display_name=s.display_name, prompt_context=s.prompt_context, tool_names=list(s.tools)
+            )
+            for s in (catalog.skills[skill_id] for skill_id in agent.skills if skill_id in catalog.skills)
+        ]
+        model = agents_pb2.ModelConfig(
+            provider=provider,
+            model=model_id,
+            max_output_tokens=agent.max_output_tokens,
+            max_context_tokens=agent.max_context_tokens,
+            provider_available=available,
+        )
+        if agent.HasField("temperature"):
+            model.temperature = agent.temperature
+        return agents_pb2.GetAgentCapabilitiesResponse(
+            agent_id=agent.id,
+            origin=resolved.origin,
+            tools=tools,
+            skills=skills,
+            spawn=agent.spawn,
+            model=model,
+            memory=agent.memory,
+            can_chat=not reason,
+            cannot_chat_reason=reason,
+        )

@@ -1,0 +1,1 @@
+"""Onboarding: a workspace and its agents in one call."""

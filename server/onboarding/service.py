@@ -1,0 +1,43 @@
+"""OnboardingService.Setup: the workspace and every agent are created in one transaction, or nothing is."""
+
+from __future__ import annotations
+
+import grpc
+
+from astra.v1 import onboarding_pb2, onboarding_pb2_grpc
+from server.agents.service import create_agent
+from server.context import current_principal
+from server.deps import Deps
+from server.errors import InvalidArgument
+from server.workspaces import store as workspaces
+from server.workspaces.service import check_settings, check_workspace_spec, workspace_message
+
+MAX_AGENTS = 50
+
+
+class OnboardingService(onboarding_pb2_grpc.OnboardingServiceServicer):
+    def __init__(self, deps: Deps):
+        self.deps = deps
+
+    async def Setup(
+        self, request: onboarding_pb2.SetupRequest, context: grpc.aio.ServicerContext
+    ) -> onboarding_pb2.SetupResponse:
+        user_id = current_principal().user_id
+        name, plan = check_workspace_spec(request.workspace.name, request.workspace.plan)
+        settings = check_settings(request.workspace.settings)
+        if len(request.agents) > MAX_AGENTS:
+            raise InvalidArgument(f"at most {MAX_AGENTS} agents per setup")
+        seen: set[str] = set()
+        for i, agent in enumerate(request.agents):
+            if agent.id in seen:
+                raise InvalidArgument(f"agents[{i}].id: {agent.id!r} appears twice")
+            seen.add(agent.id)
+        async with self.deps.db.transaction() as conn:
+            workspace_id = await workspaces.create_workspace(conn, name, plan, settings, user_id)
+            agents = [
+                await create_agent(conn, self.deps, workspace_id, user_id, agent, prefix=f"agents[{i}].")
+                for i, agent in enumerate(request.agents)
+            ]
+            row = await workspaces.get_workspace(conn, workspace_id, user_id)
+        assert row is not None
+        return onboarding_pb2.SetupResponse(workspace=workspace_message(row), agents=agents)

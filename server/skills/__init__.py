@@ -1,0 +1,1 @@
+"""Skills: named bundles of tools and prompt context, loaded from YAML manifests."""

@@ -1,0 +1,1 @@
+"""Tools agents may call: their names, descriptions and JSON-schema parameters."""

@@ -1,0 +1,1 @@
+"""Workspaces: membership and roles, settings, restrictions, cross-workspace agent grants, usage stats."""

@@ -1,0 +1,334 @@
+"""WorkspacesService: workspaces, members, settings, restrictions, grants and stats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from astra.v1 import common_pb2, workspaces_pb2, workspaces_pb2_grpc
+from server.context import current_principal
+from server.deps import Deps
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from server.paging import page_limit
+from server.restrictions import PROVIDERS, split_model
+from server.timestamps import to_timestamp
+from server.workspaces import store
+from server.workspaces.access import ROLES, require_member, require_writer
+
+PLANS = ("free", "pro", "team", "enterprise")
+
+
+def check_workspace_spec(name: str, plan: str) -> tuple[str, str]:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidArgument("name must be 1 to 100 characters")
+    plan = plan or "free"
+    if plan not in PLANS:
+        raise InvalidArgument(f"plan must be one of {', '.join(PLANS)}")
+    return name, plan
+
+
+def check_settings(settings: common_pb2.WorkspaceSettings) -> dict[str, Any]:
+    """The settings as stored (proto JSON), after checking each field."""
+    if settings.default_model:
+        split_model(settings.default_model, "settings.defaultModel")
+    if settings.timezone:
+        try:
+            ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidArgument(f"settings.timezone: unknown time zone {settings.timezone!r}") from None
+    if settings.HasField("session_idle_timeout_minutes") and not 1 <= settings.session_idle_timeout_minutes <= 43200:
+        raise InvalidArgument("settings.sessionIdleTimeoutMinutes must be 1 to 43200")
+    if settings.HasField("daily_reset_hour") and not 0 <= settings.daily_reset_hour <= 23:
+        raise InvalidArgument("settings.dailyResetHour must be 0 to 23")
+    if settings.HasField("memory_retention_days") and not 1 <= settings.memory_retention_days <= 3650:
+        raise InvalidArgument("settings.memoryRetentionDays must be 1 to 3650")
+    return json_format.MessageToDict(settings)
+
+
+def _list_value(values: list[str] | None) -> struct_pb2.ListValue | None:
+    if values is None:
+        return None
+    lv = struct_pb2.ListValue()
+    lv.extend(values)
+    return lv
+
+
+def workspace_message(row: dict[str, Any]) -> common_pb2.Workspace:
+    return common_pb2.Workspace(
+        id=row["id"],
+        name=row["name"],
+        plan=row["plan"],
+        role=row.get("role") or "",
+        personal=row["personal"],
+        settings=json_format.ParseDict(
+            row["settings"] or {}, common_pb2.WorkspaceSettings(), ignore_unknown_fields=True
+        ),
+        restrictions=common_pb2.WorkspaceRestrictions(
+            allowed_providers=_list_value(row["allowed_providers"]),
+            allowed_models=_list_value(row["allowed_models"]),
+        ),
+        member_count=row["member_count"],
+        created_at=to_timestamp(row["created_at"]),
+        updated_at=to_timestamp(row["updated_at"]),
+    )
+
+
+def _member_message(row: dict[str, Any]) -> workspaces_pb2.WorkspaceMember:
+    return workspaces_pb2.WorkspaceMember(
+        user_id=row["user_id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        role=row["role"],
+        joined_at=to_timestamp(row["joined_at"]),
+    )
+
+
+def _grant_message(row: dict[str, Any]) -> workspaces_pb2.AgentGrant:
+    return workspaces_pb2.AgentGrant(
+        granting_workspace_id=row["granting_workspace_id"],
+        receiving_workspace_id=row["receiving_workspace_id"],
+        agent_id=row["agent_id"],
+        readonly=row["readonly"],
+        expires_at=to_timestamp(row["expires_at"]),
+        created_at=to_timestamp(row["created_at"]),
+    )
+
+
+def _string_list(value: struct_pb2.ListValue, field: str, check: Any) -> list[str]:
+    items = list(value)
+    if not items:
+        raise InvalidArgument(f"{field} must not be empty (send null to remove the restriction)")
+    if not all(isinstance(v, str) and v for v in items):
+        raise InvalidArgument(f"{field} must be a list of non-empty strings")
+    for item in items:
+        check(item)
+    return sorted(set(items))
+
+
+def _check_provider(name: str) -> None:
+    if name not in PROVIDERS:
+        raise InvalidArgument(f"allowedProviders: unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
+
+
+class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
+    def __init__(self, deps: Deps):
+        self.deps = deps
+
+    async def _workspace(self, conn: Any, workspace_id: str, user_id: str) -> common_pb2.Workspace:
+        row = await store.get_workspace(conn, workspace_id, user_id)
+        if row is None:
+            raise NotFound(f"workspace {workspace_id} not found")
+        return workspace_message(row)
+
+    async def CreateWorkspace(
+        self, request: workspaces_pb2.CreateWorkspaceRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.CreateWorkspaceResponse:
+        user_id = current_principal().user_id
+        name, plan = check_workspace_spec(request.name, request.plan)
+        settings = check_settings(request.settings)
+        async with self.deps.db.transaction() as conn:
+            workspace_id = await store.create_workspace(conn, name, plan, settings, user_id)
+            workspace = await self._workspace(conn, workspace_id, user_id)
+        return workspaces_pb2.CreateWorkspaceResponse(workspace=workspace)
+
+    async def ListWorkspaces(
+        self, request: workspaces_pb2.ListWorkspacesRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.ListWorkspacesResponse:
+        user_id = current_principal().user_id
+        limit = page_limit(request.limit)
+        scope = f"workspaces:{user_id}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            rows = await store.list_workspaces(
+                conn, user_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
+            )
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        return workspaces_pb2.ListWorkspacesResponse(
+            workspaces=[workspace_message(r) for r in rows], next_page_token=token
+        )
+
+    async def GetWorkspace(
+        self, request: workspaces_pb2.GetWorkspaceRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.GetWorkspaceResponse:
+        user_id = current_principal().user_id
+        async with self.deps.db.connection() as conn:
+            workspace = await self._workspace(conn, request.workspace_id, user_id)
+            members = await store.members(conn, request.workspace_id)
+            given = await store.grants(conn, request.workspace_id, "granting_workspace_id")
+            received = await store.grants(conn, request.workspace_id, "receiving_workspace_id")
+        return workspaces_pb2.GetWorkspaceResponse(
+            workspace=workspace,
+            members=[_member_message(m) for m in members],
+            grants_given=[_grant_message(g) for g in given],
+            grants_received=[_grant_message(g) for g in received],
+        )
+
+    async def UpdateWorkspaceSettings(
+        self, request: workspaces_pb2.UpdateWorkspaceSettingsRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.UpdateWorkspaceSettingsResponse:
+        user_id = current_principal().user_id
+        settings = check_settings(request.settings)
+        async with self.deps.db.transaction() as conn:
+            require_writer(await require_member(conn, request.workspace_id, user_id), "change workspace settings")
+            await store.update_settings(conn, request.workspace_id, settings)
+            workspace = await self._workspace(conn, request.workspace_id, user_id)
+        return workspaces_pb2.UpdateWorkspaceSettingsResponse(workspace=workspace)
+
+    async def AddWorkspaceMember(
+        self, request: workspaces_pb2.AddWorkspaceMemberRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.AddWorkspaceMemberResponse:
+        user_id = current_principal().user_id
+        role = request.role or "member"
+        if role not in ROLES:
+            raise InvalidArgument(f"role must be one of {', '.join(ROLES)}")
+        if not request.user_id and not request.email:
+            raise InvalidArgument("userId or email is required")
+        async with self.deps.db.transaction() as conn:
+            caller_role = await require_member(conn, request.workspace_id, user_id)
+            require_writer(caller_role, "add members")
+            invitee = await store.find_user(conn, request.user_id, request.email)
+            if invitee is None:
+                raise NotFound("no user with that id or email")
+            roles = await store.lock_members(conn, request.workspace_id)
+            current = roles.get(invitee["id"])
+            if caller_role != "owner" and "owner" in (role, current):
+                raise PermissionDenied("only owners may make or change owners")
+            if current == "owner" and role != "owner" and list(roles.values()).count("owner") == 1:
+                raise FailedPrecondition("the last owner cannot be demoted; make another member owner first")
+            member = await store.upsert_member(conn, request.workspace_id, invitee["id"], role)
+        return workspaces_pb2.AddWorkspaceMemberResponse(member=_member_message(member))
+
+    async def RemoveWorkspaceMember(
+        self, request: workspaces_pb2.RemoveWorkspaceMemberRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.RemoveWorkspaceMemberResponse:
+        user_id = current_principal().user_id
+        async with self.deps.db.transaction() as conn:
+            caller_role = await require_member(conn, request.workspace_id, user_id)
+            if request.user_id != user_id:  # anyone may leave; removing others takes owner or admin
+                require_writer(caller_role, "remove members")
+            roles = await store.lock_members(conn, request.workspace_id)
+            target = roles.get(request.user_id)
+            if target is None:
+                raise NotFound(f"user {request.user_id} is not a member of this workspace")
+            if target == "owner" and caller_role != "owner":
+                raise PermissionDenied("only owners may remove owners")
+            if target == "owner" and list(roles.values()).count("owner") == 1:
+                raise FailedPrecondition("the last owner cannot be removed")
+            await store.remove_member(conn, request.workspace_id, request.user_id)
+        return workspaces_pb2.RemoveWorkspaceMemberResponse()
+
+    async def GetWorkspaceStats(
+        self, request: workspaces_pb2.GetWorkspaceStatsRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.GetWorkspaceStatsResponse:
+        user_id = current_principal().user_id
+        days = request.days or 30
+        if not 1 <= days <= 365:
+            raise InvalidArgument("days must be 1 to 365")
+        async with self.deps.db.connection() as conn:
+            await require_member(conn, request.workspace_id, user_id)
+            stats = await store.stats(conn, request.workspace_id, days)
+        return workspaces_pb2.GetWorkspaceStatsResponse(
+            workspace_id=request.workspace_id,
+            days=days,
+            window_start=to_timestamp(stats["window_start"]),
+            window_end=to_timestamp(stats["window_end"]),
+            sessions_total=stats["sessions_total"],
+            sessions_active=stats["sessions_active"],
+            messages_total=stats["messages_total"],
+            prompt_tokens=stats["prompt_tokens"],
+            completion_tokens=stats["completion_tokens"],
+            total_tokens=stats["prompt_tokens"] + stats["completion_tokens"],
+            cost_usd=float(stats["cost_usd"]),
+            top_agents=[
+                workspaces_pb2.AgentUsageStat(
+                    agent_id=a["agent_id"],
+                    sessions=a["sessions"],
+                    messages=int(a["messages"]),
+                    total_tokens=int(a["total_tokens"]),
+                    cost_usd=float(a["cost_usd"]),
+                )
+                for a in stats["top_agents"]
+            ],
+            top_tools=[
+                workspaces_pb2.ToolUsageStat(
+                    tool=t["tool"], calls=t["calls"], errors=t["errors"], avg_duration_ms=float(t["avg_duration_ms"])
+                )
+                for t in stats["top_tools"]
+            ],
+            active_users=stats["active_users"],
+        )
+
+    async def SetWorkspaceRestrictions(
+        self, request: workspaces_pb2.SetWorkspaceRestrictionsRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.SetWorkspaceRestrictionsResponse:
+        user_id = current_principal().user_id
+        restrictions = request.restrictions
+        providers = (
+            _string_list(restrictions.allowed_providers, "allowedProviders", _check_provider)
+            if restrictions.HasField("allowed_providers")
+            else None
+        )
+        models = (
+            _string_list(restrictions.allowed_models, "allowedModels", lambda m: split_model(m, "allowedModels"))
+            if restrictions.HasField("allowed_models")
+            else None
+        )
+        async with self.deps.db.transaction() as conn:
+            require_writer(await require_member(conn, request.workspace_id, user_id), "set restrictions")
+            await store.set_restrictions(conn, request.workspace_id, providers, models)
+            workspace = await self._workspace(conn, request.workspace_id, user_id)
+        return workspaces_pb2.SetWorkspaceRestrictionsResponse(workspace=workspace)
+
+    async def CreateAgentGrant(
+        self, request: workspaces_pb2.CreateAgentGrantRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.CreateAgentGrantResponse:
+        user_id = current_principal().user_id
+        if not request.receiving_workspace_id or not request.agent_id:
+            raise InvalidArgument("receivingWorkspaceId and agentId are required")
+        if request.receiving_workspace_id == request.workspace_id:
+            raise InvalidArgument("a workspace cannot grant an agent to itself")
+        expires_at = request.expires_at.ToDatetime(UTC) if request.HasField("expires_at") else None
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise InvalidArgument("expiresAt must be in the future")
+        async with self.deps.db.transaction() as conn:
+            require_writer(await require_member(conn, request.workspace_id, user_id), "grant agents")
+            exists, owner = await store.agent_owner(conn, request.agent_id)
+            if not exists:
+                raise NotFound(f"agent {request.agent_id} not found")
+            if owner != request.workspace_id:
+                raise PermissionDenied(f"agent {request.agent_id} is not owned by this workspace")
+            if not await store.workspace_exists(conn, request.receiving_workspace_id):
+                raise NotFound(f"workspace {request.receiving_workspace_id} not found")
+            grant = await store.upsert_grant(
+                conn,
+                request.workspace_id,
+                request.receiving_workspace_id,
+                request.agent_id,
+                request.readonly,
+                expires_at,
+                user_id,
+            )
+        return workspaces_pb2.CreateAgentGrantResponse(grant=_grant_message(grant))
+
+    async def RevokeAgentGrant(
+        self, request: workspaces_pb2.RevokeAgentGrantRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.RevokeAgentGrantResponse:
+        user_id = current_principal().user_id
+        if not request.receiving_workspace_id or not request.agent_id:
+            raise InvalidArgument("receivingWorkspaceId and agentId are required")
+        async with self.deps.db.transaction() as conn:
+            require_writer(await require_member(conn, request.workspace_id, user_id), "revoke grants")
+            found = await store.delete_grant(
+                conn, request.workspace_id, request.receiving_workspace_id, request.agent_id
+            )
+        if not found:
+            raise NotFound("no such grant")
+        return workspaces_pb2.RevokeAgentGrantResponse()
