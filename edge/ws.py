@@ -49,9 +49,10 @@ def _error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 def _rpc_error_frame(exc: grpc.aio.AioRpcError) -> dict[str, Any]:
     if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        retry = trailer(exc.trailing_metadata(), "retry-after")
-        retry_ms = int(float(retry) * 1000) if retry and retry.replace(".", "", 1).isdigit() else 1000
-        return _error_frame("rate_limited", exc.details() or "rate limited", retryAfterMs=retry_ms)
+        retry_ms = trailer(exc.trailing_metadata(), "retry-after-ms") or ""
+        retry_s = trailer(exc.trailing_metadata(), "retry-after") or ""
+        wait = int(retry_ms) if retry_ms.isdigit() else int(retry_s) * 1000 if retry_s.isdigit() else 1000
+        return _error_frame("rate_limited", exc.details() or "rate limited", retryAfterMs=wait)
     return _error_frame(exc.code().name.lower(), exc.details() or "")
 
 
@@ -63,7 +64,8 @@ class WsHub:
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
 
     def _metadata(self, request: web.Request) -> tuple[tuple[str, str], ...]:
-        metadata = self.gateway.metadata(request)
+        # The core applies the per-user WebSocket message limit to calls that say they come from /ws.
+        metadata = (*self.gateway.metadata(request), ("x-astra-transport", "ws"))
         token = request.query.get("token")
         if token and not request.headers.get("Authorization"):
             # Browsers cannot set headers on a WebSocket, so the token may come in the query string.

@@ -18,6 +18,7 @@ from server.agents.global_file import load_global_agents
 from server.agents.service import AgentsService
 from server.auth.service import AuthService
 from server.auth.tokens import AccessTokens
+from server.chat.service import ChatService
 from server.config import Settings
 from server.db.database import Database
 from server.db.embedded import start_embedded
@@ -32,8 +33,12 @@ from server.interceptors.observe import AccessLogInterceptor, MetricsInterceptor
 from server.interceptors.request_id import RequestIdInterceptor
 from server.onboarding.service import OnboardingService
 from server.paging import PageTokens
+from server.providers.registry import Providers
+from server.sessions.service import SessionsService
 from server.skills.catalog import Catalog
 from server.system.service import SystemService
+from server.tools.builtin import BUILTIN_HANDLERS
+from server.tools.runtime import ToolRunner
 from server.workspaces.service import WorkspacesService
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,8 @@ SERVICERS: dict[str, ServicerFactory] = {
     "astra.v1.WorkspacesService": WorkspacesService,
     "astra.v1.AgentsService": AgentsService,
     "astra.v1.OnboardingService": OnboardingService,
+    "astra.v1.ChatService": ChatService,
+    "astra.v1.SessionsService": SessionsService,
 }
 
 GRPC_OPTIONS = [
@@ -115,6 +122,8 @@ class Core:
             health=health,
             pages=PageTokens(settings.jwt_secret),
             catalog=self.catalog,
+            providers=Providers(settings),
+            tools=ToolRunner(self.catalog.tools, BUILTIN_HANDLERS),
         )
 
         await health.probe(conninfo, pool)
@@ -159,6 +168,7 @@ class Core:
         if self.server:
             await self.server.stop(grace)
         if self.deps:
+            await self.deps.providers.close()
             await self.deps.health.stop()
             await self.deps.db.pool.close()
         if self.embedded is not None:

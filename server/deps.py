@@ -10,7 +10,9 @@ from server.config import Settings
 from server.db.database import Database
 from server.health import HealthState
 from server.paging import PageTokens
+from server.providers.registry import Providers
 from server.skills.catalog import Catalog
+from server.tools.runtime import ToolRunner
 
 
 @dataclass
@@ -21,3 +23,5 @@ class Deps:
     health: HealthState
     pages: PageTokens
     catalog: Catalog
+    providers: Providers
+    tools: ToolRunner

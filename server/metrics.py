@@ -11,3 +11,10 @@ GRPC_LATENCY = Histogram(
 )
 GRPC_IN_FLIGHT = Gauge("astra_grpc_in_flight", "gRPC calls being handled", ["method"])
 DB_UP = Gauge("astra_database_up", "1 when the last database probe succeeded")
+
+CHAT_OVERHEAD = Histogram(
+    "astra_chat_overhead_seconds",
+    "Time a chat turn spent in the gateway itself, excluding the provider and tools",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+)
+TURNS = Counter("astra_chat_turns_total", "Chat turns by outcome", ["outcome"])

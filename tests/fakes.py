@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
 from astra.v1 import chat_pb2, chat_pb2_grpc, common_pb2, skills_pb2, skills_pb2_grpc
 from server import errors
@@ -28,9 +29,9 @@ def signal(key: str, name: str) -> threading.Event:
         return _SIGNALS.setdefault((key, name), threading.Event())
 
 
-async def wait_for(event: threading.Event, timeout: float = 10.0) -> bool:
-    """Waits on a threading.Event from an event loop without blocking it; bounded by timeout."""
-    deadline = time.monotonic() + timeout
+async def wait_for(event: threading.Event, seconds: float = 10.0) -> bool:
+    """Waits on a threading.Event from an event loop without blocking it; bounded by `seconds`."""
+    deadline = time.monotonic() + seconds
     while not event.is_set():
         if time.monotonic() > deadline:
             return False
@@ -67,7 +68,8 @@ class FakeSkills(skills_pb2_grpc.SkillsServiceServicer):
     """GetSkill by id: `ok`; `abort-<CODE>` aborts with that gRPC code; `raise-<CODE>` raises the domain error;
     `retry-<N>` raises ResourceExhausted(retry_after=N); `override-<STATUS>` aborts INVALID_ARGUMENT with
     trailing x-http-status; `domain-override-<STATUS>` raises InvalidArgument(http_status=STATUS);
-    `ok-<STATUS>` succeeds with x-http-status; `crash` raises an unexpected exception."""
+    `ok-<STATUS>` succeeds with x-http-status; `etag` succeeds with etag and idempotent-replayed trailers;
+    `crash` raises an unexpected exception."""
 
     def __init__(self, deps: Deps):
         self.deps = deps
@@ -94,6 +96,9 @@ class FakeSkills(skills_pb2_grpc.SkillsServiceServicer):
         if kind == "ok":
             context.set_trailing_metadata((("x-http-status", arg),))
             return skills_pb2.GetSkillResponse(skill=skills_pb2.Skill(id=sid))
+        if sid == "etag":
+            context.set_trailing_metadata((("etag", '"v3"'), ("idempotent-replayed", "true")))
+            return skills_pb2.GetSkillResponse(skill=skills_pb2.Skill(id=sid))
         if sid == "crash":
             raise RuntimeError(SECRET_DETAIL)
         raise errors.NotFound(f"skill {sid} not found")
@@ -116,10 +121,27 @@ MODEL = "local/fake"
 LONG_CHUNKS = 1000  # x 20 ms: a stream that only ends early when the call is cancelled
 
 
-def _resolved(request: chat_pb2.ChatStreamRequest) -> chat_pb2.ChatStreamResponse:
-    return chat_pb2.ChatStreamResponse(
-        session_resolved=chat_pb2.SessionResolved(session_id="ses_fake1", agent_id=request.agent_id, created=True)
+TOOL_CALL = chat_pb2.ToolCall(id="call_1", name="web_search", arguments='{"q": "astra"}')
+TOOL_RESULT = chat_pb2.ToolResult(id="call_1", name="web_search", result="[]", duration_ms=12.5)
+
+
+def resolved(agent_id: str) -> chat_pb2.SessionResolved:
+    return chat_pb2.SessionResolved(session_id="ses_fake1", agent_id=agent_id, created=True)
+
+
+def done(content: str, tools: list[str] | None = None) -> chat_pb2.StreamDone:
+    return chat_pb2.StreamDone(
+        content=content,
+        session_id="ses_fake1",
+        message_id="msg_fake1",
+        tools_used=tools or [],
+        usage=common_pb2.Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7),
+        model=MODEL,
     )
+
+
+def _resolved(request: chat_pb2.ChatStreamRequest) -> chat_pb2.ChatStreamResponse:
+    return chat_pb2.ChatStreamResponse(session_resolved=resolved(request.agent_id))
 
 
 def _chunk(delta: str) -> chat_pb2.ChatStreamResponse:
@@ -127,16 +149,12 @@ def _chunk(delta: str) -> chat_pb2.ChatStreamResponse:
 
 
 def _done(content: str, tools: list[str] | None = None) -> chat_pb2.ChatStreamResponse:
-    return chat_pb2.ChatStreamResponse(
-        stream_done=chat_pb2.StreamDone(
-            content=content,
-            session_id="ses_fake1",
-            message_id="msg_fake1",
-            tools_used=tools or [],
-            usage=common_pb2.Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7),
-            model=MODEL,
-        )
-    )
+    return chat_pb2.ChatStreamResponse(stream_done=done(content, tools))
+
+
+def proto_json(message: Any) -> dict[str, Any]:
+    """What a client should receive for a message: proto3 JSON, lowerCamelCase, fields without presence included."""
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
 def words(text: str) -> list[str]:
@@ -153,7 +171,7 @@ class FakeChat(chat_pb2_grpc.ChatServiceServicer):
     pause  session_resolved, 1 s of silence, then a chunk and stream_done
     long   session_resolved, then a chunk every 20 ms for 20 s
     fail-before / rate-limited / unauthenticated   fail before any event
-    fail-mid / crash-mid   fail after two events
+    fail-mid / rate-limited-mid / crash-mid   fail after two events
     Every call sets signal(key, "started"); one that ends without finishing its script and without failing on
     its own (i.e. it was cancelled) sets signal(key, "cancelled"); one that finishes sets signal(key, "finished").
     """
@@ -181,12 +199,8 @@ class FakeChat(chat_pb2_grpc.ChatServiceServicer):
             yield _resolved(request)
             if script == "tools":
                 yield _chunk("Let me look. ")
-                yield chat_pb2.ChatStreamResponse(
-                    tool_call=chat_pb2.ToolCall(id="call_1", name="web_search", arguments='{"q": "astra"}')
-                )
-                yield chat_pb2.ChatStreamResponse(
-                    tool_result=chat_pb2.ToolResult(id="call_1", name="web_search", result="[]", duration_ms=12.5)
-                )
+                yield chat_pb2.ChatStreamResponse(tool_call=TOOL_CALL)
+                yield chat_pb2.ChatStreamResponse(tool_result=TOOL_RESULT)
                 yield _chunk("Nothing found.")
                 yield _done("Let me look. Nothing found.", ["web_search"])
             elif script == "gate":
@@ -211,6 +225,10 @@ class FakeChat(chat_pb2_grpc.ChatServiceServicer):
                 yield _chunk("partial ")
                 outcome = "failed"
                 raise errors.Unavailable("the model provider is unavailable")
+            elif script == "rate-limited-mid":
+                yield _chunk("partial ")
+                outcome = "failed"
+                raise errors.ResourceExhausted("provider rate limit", retry_after=3)
             elif script == "crash-mid":
                 yield _chunk("partial ")
                 outcome = "failed"

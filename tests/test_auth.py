@@ -15,6 +15,7 @@ import hashlib
 import json
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -42,7 +43,7 @@ def shared(gateway: GatewayThread) -> Iterator[auth_pb2.RegisterResponse]:
     """One account for the tests that only read with it (never logged out, never used for failed logins)."""
     with grpc.insecure_channel(gateway.grpc_target) as ch:
         yield auth_pb2_grpc.AuthServiceStub(ch).Register(
-            auth_pb2.RegisterRequest(email=unique_email("shared"), password=PASSWORD)
+            auth_pb2.RegisterRequest(email=unique_email("shared"), password=PASSWORD), timeout=30
         )
 
 
@@ -76,8 +77,12 @@ async def refresh(http: aiohttp.ClientSession, token: str) -> tuple[int, dict[st
     return status, body
 
 
+# GET /agents answers one of these once the token is accepted: 501 while the agents domain was not built, 200 now.
+ACCEPTED = (200, 501)
+
+
 async def rest_probe(http: aiohttp.ClientSession, token: str, workspace: str | None = None) -> tuple[int, dict]:
-    """GET /agents: 501 (its domain is not built yet) once the token is accepted, 401 when it is not."""
+    """GET /agents: ACCEPTED once the token is, 401 when it is not (404 for a workspace the caller cannot see)."""
     headers = {"Authorization": f"Bearer {token}"}
     if workspace is not None:
         headers["X-Workspace-ID"] = workspace
@@ -113,7 +118,9 @@ def forge(
     payload.update(claims)
     for name in drop:
         payload.pop(name)
-    return jwt.encode(payload, secret, algorithm=algorithm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)  # HS512 wants a longer key
+        return jwt.encode(payload, secret, algorithm=algorithm)
 
 
 def unsigned(user_id: str) -> str:
@@ -160,7 +167,7 @@ async def test_register_returns_user_personal_workspace_and_tokens(
     rows = await sql(gateway, "SELECT personal, created_by FROM workspaces WHERE id = %s", (body["workspaceId"],))
     assert rows == [(True, user["id"])]
     # ...and the tokens are usable at once through the edge as well.
-    assert (await rest_probe(http, body["tokens"]["accessToken"]))[0] == 501
+    assert (await rest_probe(http, body["tokens"]["accessToken"]))[0] in ACCEPTED
 
 
 @pytest.mark.parametrize(
@@ -322,13 +329,15 @@ async def test_access_token_is_an_hs256_jwt_with_the_documented_claims(
 
 def _invalid_tokens(user_id: str, valid: str) -> dict[str, str]:
     past = time.time() - 3600
+    header, _, signature = valid.split(".")
+    someone_elses_claims = forge("usr_someone_else").split(".")[1]
     return {
         "expired": forge(user_id, iat=past - ACCESS_TTL_S, exp=int(past)),
         "garbled": "not.a.jwt",
         "random-text": "hello",
         "tampered-signature": valid[:-4] + ("AAAA" if not valid.endswith("AAAA") else "BBBB"),
-        # Another user's claims under this token's signature.
-        "tampered-payload": ".".join([*valid.split(".")[:1], forge("usr_someone_else").split(".")[1], valid.split(".")[2]]),
+        # Another user's claims under this token's header and signature.
+        "tampered-payload": f"{header}.{someone_elses_claims}.{signature}",
         "alg-none": unsigned(user_id),
         "alg-hs512-same-secret": forge(user_id, algorithm="HS512"),
         "other-secret": forge(user_id, secret=OTHER_SECRET),
@@ -362,9 +371,9 @@ async def test_a_forged_token_with_the_right_secret_and_claims_is_accepted(
 ) -> None:
     # The control for the refusals above: they fail because of what each one changes, not because of forge().
     token = forge(shared.user.id)
-    assert (await rest_probe(http, token))[0] == 501
+    assert (await rest_probe(http, token))[0] in ACCEPTED
     assert (await introspect(channel, token)).user_id == shared.user.id
-    assert (await rest_probe(http, shared.tokens.access_token))[0] == 501
+    assert (await rest_probe(http, shared.tokens.access_token))[0] in ACCEPTED
 
 
 async def test_an_expired_token_says_so(http: aiohttp.ClientSession, shared: auth_pb2.RegisterResponse) -> None:
@@ -379,7 +388,9 @@ async def test_an_expired_token_says_so(http: aiohttp.ClientSession, shared: aut
     [None, "", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "Token abc"],
     ids=["absent", "empty", "scheme-only", "blank-token", "basic", "other-scheme"],
 )
-async def test_a_jwt_route_without_a_bearer_token_is_401(http: aiohttp.ClientSession, authorization: str | None) -> None:
+async def test_a_jwt_route_without_a_bearer_token_is_401(
+    http: aiohttp.ClientSession, authorization: str | None
+) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     async with http.get("/agents", headers=headers) as resp:
         assert resp.status == 401
@@ -519,7 +530,7 @@ async def test_logout_revokes_every_refresh_token_and_earlier_access_token(
     assert status == 200
     at3, rt3 = body["tokens"]["accessToken"], body["tokens"]["refreshToken"]
     for token in (at1, at2, at3):
-        assert (await rest_probe(http, token))[0] == 501
+        assert (await rest_probe(http, token))[0] in ACCEPTED
 
     status, body, _ = await post(http, "/auth/logout", {}, {"Authorization": f"Bearer {at2}"})
     assert status == 200, body
@@ -538,11 +549,11 @@ async def test_logout_revokes_every_refresh_token_and_earlier_access_token(
 
     # Signing in again works straight away, and the new tokens are accepted.
     fresh = (await login(http, account["email"]))["tokens"]
-    assert (await rest_probe(http, fresh["accessToken"]))[0] == 501
+    assert (await rest_probe(http, fresh["accessToken"]))[0] in ACCEPTED
     assert (await introspect(channel, fresh["accessToken"])).user_id == account["user"]["id"]
     status, body = await refresh(http, fresh["refreshToken"])
     assert status == 200
-    assert (await rest_probe(http, body["tokens"]["accessToken"]))[0] == 501
+    assert (await rest_probe(http, body["tokens"]["accessToken"]))[0] in ACCEPTED
     # ...and what was revoked stays revoked.
     assert (await rest_probe(http, at2))[0] == 401
 
@@ -552,7 +563,7 @@ async def test_logout_touches_only_the_caller(http: aiohttp.ClientSession, share
     status, body, _ = await post(http, "/auth/logout", {}, bearer(other))
     assert status == 200
     assert body == {"revokedRefreshTokens": 1}
-    assert (await rest_probe(http, shared.tokens.access_token))[0] == 501
+    assert (await rest_probe(http, shared.tokens.access_token))[0] in ACCEPTED
     status, body, _ = await post(http, "/auth/logout", {}, {})
     assert status == 401
     assert body["error"]["code"] == "UNAUTHENTICATED"
@@ -579,7 +590,7 @@ async def test_x_workspace_id_selects_only_workspaces_the_user_belongs_to(
     token = shared.tokens.access_token
     other = await register(http)
     # The caller's own workspace, named explicitly or implied, is fine.
-    assert (await rest_probe(http, token, shared.workspace_id))[0] == 501
+    assert (await rest_probe(http, token, shared.workspace_id))[0] in ACCEPTED
     assert (await introspect(channel, token, shared.workspace_id)).workspace_id == shared.workspace_id
 
     # Someone else's workspace and one that does not exist get the same 404: ids cannot be probed.
@@ -600,7 +611,7 @@ async def test_x_workspace_id_selects_only_workspaces_the_user_belongs_to(
     )
     me = await introspect(channel, token, other["workspaceId"])
     assert (me.workspace_id, me.role) == (other["workspaceId"], "viewer")
-    assert (await rest_probe(http, token, other["workspaceId"]))[0] == 501
+    assert (await rest_probe(http, token, other["workspaceId"]))[0] in ACCEPTED
     # Without the header it is still the personal workspace.
     assert (await introspect(channel, token)).workspace_id == shared.workspace_id
 

@@ -14,6 +14,8 @@ from astra.v1 import (
     agents_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
+    sessions_pb2,
+    sessions_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
 )
@@ -130,9 +132,11 @@ async def test_unimplemented_domains_answer_unimplemented_after_auth(channel: gr
     account = await auth.Register(auth_pb2.RegisterRequest(email=unique_email(), password="correct horse battery"))
     metadata = (("authorization", f"Bearer {account.tokens.access_token}"),)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await agents_pb2_grpc.AgentsServiceStub(channel).ListAgents(agents_pb2.ListAgentsRequest(), metadata=metadata)
+        await sessions_pb2_grpc.SessionsServiceStub(channel).ListSessions(
+            sessions_pb2.ListSessionsRequest(), metadata=metadata
+        )
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "ListAgents" in err.value.details()
+    assert "ListSessions" in err.value.details()
 
 
 async def test_introspect_names_the_caller_and_workspace(channel: grpc.aio.Channel) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
@@ -24,7 +25,9 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
     if isinstance(exc, AstraError):
         trailers = []
         if exc.retry_after is not None:
-            trailers.append(("retry-after", str(max(1, round(exc.retry_after)))))
+            # Whole seconds for HTTP's Retry-After; milliseconds for clients that want precision (/ws frames).
+            trailers.append(("retry-after", str(max(1, math.ceil(exc.retry_after)))))
+            trailers.append(("retry-after-ms", str(max(1, math.ceil(exc.retry_after * 1000)))))
         if exc.http_status is not None:
             trailers.append(("x-http-status", str(exc.http_status)))
         if trailers:

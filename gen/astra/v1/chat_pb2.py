@@ -28,7 +28,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61stra/v1/chat.proto\x12\x08\x61stra.v1\x1a\x15\x61stra/v1/common.proto\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x0b\x43hatRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07surface\x18\x03 \x01(\t\x12\x12\n\nsurface_id\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\"v\n\x0c\x43hatResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\ntools_used\x18\x03 \x03(\t\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\r\n\x05model\x18\x05 \x01(\t\"o\n\x11\x43hatStreamRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07surface\x18\x03 \x01(\t\x12\x12\n\nsurface_id\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\"\xae\x02\n\x12\x43hatStreamResponse\x12\x35\n\x10session_resolved\x18\x01 \x01(\x0b\x32\x19.astra.v1.SessionResolvedH\x00\x12-\n\x0cstream_chunk\x18\x02 \x01(\x0b\x32\x15.astra.v1.StreamChunkH\x00\x12\'\n\ttool_call\x18\x03 \x01(\x0b\x32\x12.astra.v1.ToolCallH\x00\x12+\n\x0btool_result\x18\x04 \x01(\x0b\x32\x14.astra.v1.ToolResultH\x00\x12+\n\x0bstream_done\x18\x05 \x01(\x0b\x32\x14.astra.v1.StreamDoneH\x00\x12&\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x15.astra.v1.StreamErrorH\x00\x42\x07\n\x05\x65vent\"H\n\x0fSessionResolved\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"\x1c\n\x0bStreamChunk\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"Z\n\nToolResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06result\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\x01\"\x88\x01\n\nStreamDone\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x12\n\ntools_used\x18\x04 \x03(\t\x12\x1e\n\x05usage\x18\x05 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\r\n\x05model\x18\x06 \x01(\t\"D\n\x0bStreamError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x03 \x01(\x01\"`\n\x13ResetSessionRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07surface\x18\x02 \x01(\t\x12\x12\n\nsurface_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\"9\n\x14ResetSessionResponse\x12\r\n\x05reset\x18\x01 \x01(\x08\x12\x12\n\nsession_id\x18\x02 \x01(\t\"&\n\x12GetPresenceRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"\x82\x01\n\rAgentPresence\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x11\n\ttool_name\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x13GetPresenceResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.astra.v1.AgentPresence\"\x17\n\x15GetAgentHealthRequest\"\xb2\x01\n\x0eProviderHealth\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x12\n\nconfigured\x18\x02 \x01(\x08\x12\x15\n\rcircuit_state\x18\x03 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\x05\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x31\n\rlast_error_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x16GetAgentHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12+\n\tproviders\x18\x02 \x03(\x0b\x32\x18.astra.v1.ProviderHealth\x12\x17\n\x0fturns_in_flight\x18\x03 \x01(\x05\x32\x93\x04\n\x0b\x43hatService\x12Q\n\x04\x43hat\x12\x15.astra.v1.ChatRequest\x1a\x16.astra.v1.ChatResponse\"\x1a\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x10\"\x0b/agent/chat:\x01*\x12l\n\nChatStream\x12\x1b.astra.v1.ChatStreamRequest\x1a\x1c.astra.v1.ChatStreamResponse\"!\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x17\"\x12/agent/chat/stream:\x01*0\x01\x12j\n\x0cResetSession\x12\x1d.astra.v1.ResetSessionRequest\x1a\x1e.astra.v1.ResetSessionResponse\"\x1b\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x11\"\x0c/agent/reset:\x01*\x12g\n\x0bGetPresence\x12\x1c.astra.v1.GetPresenceRequest\x1a\x1d.astra.v1.GetPresenceResponse\"\x1b\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/agent/presence\x12n\n\x0eGetAgentHealth\x12\x1f.astra.v1.GetAgentHealthRequest\x1a .astra.v1.GetAgentHealthResponse\"\x19\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/agent/healthb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61stra/v1/chat.proto\x12\x08\x61stra.v1\x1a\x15\x61stra/v1/common.proto\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x0b\x43hatRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07surface\x18\x03 \x01(\t\x12\x12\n\nsurface_id\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\"\x9f\x01\n\x0c\x43hatResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\ntools_used\x18\x03 \x03(\t\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0boverhead_ms\x18\x06 \x01(\x01\x12\x12\n\nmessage_id\x18\x07 \x01(\t\"o\n\x11\x43hatStreamRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0f\n\x07surface\x18\x03 \x01(\t\x12\x12\n\nsurface_id\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\"\xae\x02\n\x12\x43hatStreamResponse\x12\x35\n\x10session_resolved\x18\x01 \x01(\x0b\x32\x19.astra.v1.SessionResolvedH\x00\x12-\n\x0cstream_chunk\x18\x02 \x01(\x0b\x32\x15.astra.v1.StreamChunkH\x00\x12\'\n\ttool_call\x18\x03 \x01(\x0b\x32\x12.astra.v1.ToolCallH\x00\x12+\n\x0btool_result\x18\x04 \x01(\x0b\x32\x14.astra.v1.ToolResultH\x00\x12+\n\x0bstream_done\x18\x05 \x01(\x0b\x32\x14.astra.v1.StreamDoneH\x00\x12&\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x15.astra.v1.StreamErrorH\x00\x42\x07\n\x05\x65vent\"H\n\x0fSessionResolved\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"\x1c\n\x0bStreamChunk\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"Z\n\nToolResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06result\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x05 \x01(\x01\"\x9d\x01\n\nStreamDone\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x12\n\ntools_used\x18\x04 \x03(\t\x12\x1e\n\x05usage\x18\x05 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\r\n\x05model\x18\x06 \x01(\t\x12\x13\n\x0boverhead_ms\x18\x07 \x01(\x01\"D\n\x0bStreamError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x03 \x01(\x01\"`\n\x13ResetSessionRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07surface\x18\x02 \x01(\t\x12\x12\n\nsurface_id\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\"9\n\x14ResetSessionResponse\x12\r\n\x05reset\x18\x01 \x01(\x08\x12\x12\n\nsession_id\x18\x02 \x01(\t\"&\n\x12GetPresenceRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"\x82\x01\n\rAgentPresence\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x11\n\ttool_name\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x13GetPresenceResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.astra.v1.AgentPresence\"\x17\n\x15GetAgentHealthRequest\"\xb2\x01\n\x0eProviderHealth\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x12\n\nconfigured\x18\x02 \x01(\x08\x12\x15\n\rcircuit_state\x18\x03 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\x05\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x31\n\rlast_error_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x16GetAgentHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12+\n\tproviders\x18\x02 \x03(\x0b\x32\x18.astra.v1.ProviderHealth\x12\x17\n\x0fturns_in_flight\x18\x03 \x01(\x05\x32\x93\x04\n\x0b\x43hatService\x12Q\n\x04\x43hat\x12\x15.astra.v1.ChatRequest\x1a\x16.astra.v1.ChatResponse\"\x1a\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x10\"\x0b/agent/chat:\x01*\x12l\n\nChatStream\x12\x1b.astra.v1.ChatStreamRequest\x1a\x1c.astra.v1.ChatStreamResponse\"!\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x17\"\x12/agent/chat/stream:\x01*0\x01\x12j\n\x0cResetSession\x12\x1d.astra.v1.ResetSessionRequest\x1a\x1e.astra.v1.ResetSessionResponse\"\x1b\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x11\"\x0c/agent/reset:\x01*\x12g\n\x0bGetPresence\x12\x1c.astra.v1.GetPresenceRequest\x1a\x1d.astra.v1.GetPresenceResponse\"\x1b\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/agent/presence\x12n\n\x0eGetAgentHealth\x12\x1f.astra.v1.GetAgentHealthRequest\x1a .astra.v1.GetAgentHealthResponse\"\x19\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/agent/healthb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,40 +47,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHATSERVICE'].methods_by_name['GetAgentHealth']._serialized_options = b'\310\363\030\001\202\323\344\223\002\017\022\r/agent/health'
   _globals['_CHATREQUEST']._serialized_start=143
   _globals['_CHATREQUEST']._serialized_end=248
-  _globals['_CHATRESPONSE']._serialized_start=250
-  _globals['_CHATRESPONSE']._serialized_end=368
-  _globals['_CHATSTREAMREQUEST']._serialized_start=370
-  _globals['_CHATSTREAMREQUEST']._serialized_end=481
-  _globals['_CHATSTREAMRESPONSE']._serialized_start=484
-  _globals['_CHATSTREAMRESPONSE']._serialized_end=786
-  _globals['_SESSIONRESOLVED']._serialized_start=788
-  _globals['_SESSIONRESOLVED']._serialized_end=860
-  _globals['_STREAMCHUNK']._serialized_start=862
-  _globals['_STREAMCHUNK']._serialized_end=890
-  _globals['_TOOLCALL']._serialized_start=892
-  _globals['_TOOLCALL']._serialized_end=947
-  _globals['_TOOLRESULT']._serialized_start=949
-  _globals['_TOOLRESULT']._serialized_end=1039
-  _globals['_STREAMDONE']._serialized_start=1042
-  _globals['_STREAMDONE']._serialized_end=1178
-  _globals['_STREAMERROR']._serialized_start=1180
-  _globals['_STREAMERROR']._serialized_end=1248
-  _globals['_RESETSESSIONREQUEST']._serialized_start=1250
-  _globals['_RESETSESSIONREQUEST']._serialized_end=1346
-  _globals['_RESETSESSIONRESPONSE']._serialized_start=1348
-  _globals['_RESETSESSIONRESPONSE']._serialized_end=1405
-  _globals['_GETPRESENCEREQUEST']._serialized_start=1407
-  _globals['_GETPRESENCEREQUEST']._serialized_end=1445
-  _globals['_AGENTPRESENCE']._serialized_start=1448
-  _globals['_AGENTPRESENCE']._serialized_end=1578
-  _globals['_GETPRESENCERESPONSE']._serialized_start=1580
-  _globals['_GETPRESENCERESPONSE']._serialized_end=1642
-  _globals['_GETAGENTHEALTHREQUEST']._serialized_start=1644
-  _globals['_GETAGENTHEALTHREQUEST']._serialized_end=1667
-  _globals['_PROVIDERHEALTH']._serialized_start=1670
-  _globals['_PROVIDERHEALTH']._serialized_end=1848
-  _globals['_GETAGENTHEALTHRESPONSE']._serialized_start=1850
-  _globals['_GETAGENTHEALTHRESPONSE']._serialized_end=1960
-  _globals['_CHATSERVICE']._serialized_start=1963
-  _globals['_CHATSERVICE']._serialized_end=2494
+  _globals['_CHATRESPONSE']._serialized_start=251
+  _globals['_CHATRESPONSE']._serialized_end=410
+  _globals['_CHATSTREAMREQUEST']._serialized_start=412
+  _globals['_CHATSTREAMREQUEST']._serialized_end=523
+  _globals['_CHATSTREAMRESPONSE']._serialized_start=526
+  _globals['_CHATSTREAMRESPONSE']._serialized_end=828
+  _globals['_SESSIONRESOLVED']._serialized_start=830
+  _globals['_SESSIONRESOLVED']._serialized_end=902
+  _globals['_STREAMCHUNK']._serialized_start=904
+  _globals['_STREAMCHUNK']._serialized_end=932
+  _globals['_TOOLCALL']._serialized_start=934
+  _globals['_TOOLCALL']._serialized_end=989
+  _globals['_TOOLRESULT']._serialized_start=991
+  _globals['_TOOLRESULT']._serialized_end=1081
+  _globals['_STREAMDONE']._serialized_start=1084
+  _globals['_STREAMDONE']._serialized_end=1241
+  _globals['_STREAMERROR']._serialized_start=1243
+  _globals['_STREAMERROR']._serialized_end=1311
+  _globals['_RESETSESSIONREQUEST']._serialized_start=1313
+  _globals['_RESETSESSIONREQUEST']._serialized_end=1409
+  _globals['_RESETSESSIONRESPONSE']._serialized_start=1411
+  _globals['_RESETSESSIONRESPONSE']._serialized_end=1468
+  _globals['_GETPRESENCEREQUEST']._serialized_start=1470
+  _globals['_GETPRESENCEREQUEST']._serialized_end=1508
+  _globals['_AGENTPRESENCE']._serialized_start=1511
+  _globals['_AGENTPRESENCE']._serialized_end=1641
+  _globals['_GETPRESENCERESPONSE']._serialized_start=1643
+  _globals['_GETPRESENCERESPONSE']._serialized_end=1705
+  _globals['_GETAGENTHEALTHREQUEST']._serialized_start=1707
+  _globals['_GETAGENTHEALTHREQUEST']._serialized_end=1730
+  _globals['_PROVIDERHEALTH']._serialized_start=1733
+  _globals['_PROVIDERHEALTH']._serialized_end=1911
+  _globals['_GETAGENTHEALTHRESPONSE']._serialized_start=1913
+  _globals['_GETAGENTHEALTHRESPONSE']._serialized_end=2023
+  _globals['_CHATSERVICE']._serialized_start=2026
+  _globals['_CHATSERVICE']._serialized_end=2557
 # @@protoc_insertion_point(module_scope)

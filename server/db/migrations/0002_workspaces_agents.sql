@@ -46,7 +46,9 @@ CREATE TABLE sessions (
     id               text PRIMARY KEY,
     workspace_id     text NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
     user_id          text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    -- The agent answering now (a handoff changes it) and the one the session was opened with (its key).
     agent_id         text NOT NULL,
+    origin_agent_id  text NOT NULL,
     surface          text NOT NULL DEFAULT 'api',
     surface_id       text NOT NULL DEFAULT '',
     status           text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived')),
@@ -56,17 +58,25 @@ CREATE TABLE sessions (
     archived_at      timestamptz
 );
 -- One active session per (user, workspace, agent, surface, surface id).
-CREATE UNIQUE INDEX sessions_active_key ON sessions (user_id, workspace_id, agent_id, surface, surface_id)
+CREATE UNIQUE INDEX sessions_active_key ON sessions (user_id, workspace_id, origin_agent_id, surface, surface_id)
     WHERE status = 'active';
 CREATE INDEX sessions_workspace_idx ON sessions (workspace_id, created_at);
+CREATE INDEX sessions_user_idx ON sessions (user_id, workspace_id, last_activity_at DESC, id);
 
 CREATE TABLE messages (
     id           text PRIMARY KEY,
     session_id   text NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     role         text NOT NULL CHECK (role IN ('user', 'assistant', 'tool', 'system')),
     content      text NOT NULL DEFAULT '',
+    agent_id     text,
     tool_calls   jsonb,
     tool_call_id text,
+    tool_name    text,
+    -- Assistant messages: what the turn cost, and why it stopped early if it did.
+    prompt_tokens     integer NOT NULL DEFAULT 0,
+    completion_tokens integer NOT NULL DEFAULT 0,
+    cost_usd          numeric(14, 6) NOT NULL DEFAULT 0,
+    error        text,
     created_at   timestamptz NOT NULL DEFAULT now(),
     tsv          tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED
 );

@@ -1,0 +1,1 @@
+"""Chat: the agent turn, streamed over gRPC, SSE and WebSocket; idempotency, presence, rate limits."""

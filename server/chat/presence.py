@@ -1,0 +1,53 @@
+"""What each agent is doing for a user right now, kept in Postgres so every replica answers the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+# A busy state older than this belongs to a turn whose replica died; it reads as idle.
+STALE_AFTER_S = 900
+
+
+async def set_state(
+    conn: AsyncConnection,
+    user_id: str,
+    workspace_id: str,
+    agent_id: str,
+    state: str,
+    session_id: str,
+    turn_id: str,
+    tool_name: str = "",
+) -> None:
+    """Starts a turn's presence (state 'thinking' with a new turn id) or moves it on."""
+    await conn.execute(
+        "INSERT INTO presence (user_id, workspace_id, agent_id, state, session_id, tool_name, turn_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (user_id, workspace_id, agent_id) DO UPDATE SET state = EXCLUDED.state,"
+        " session_id = EXCLUDED.session_id, tool_name = EXCLUDED.tool_name, turn_id = EXCLUDED.turn_id,"
+        " since = now()",
+        (user_id, workspace_id, agent_id, state, session_id, tool_name, turn_id),
+    )
+
+
+async def advance(
+    conn: AsyncConnection, user_id: str, workspace_id: str, agent_id: str, turn_id: str, state: str, tool_name: str = ""
+) -> None:
+    """Moves this turn's presence on, unless a newer turn of the same agent has taken over."""
+    await conn.execute(
+        "UPDATE presence SET state = %s, tool_name = %s, since = now()"
+        " WHERE user_id = %s AND workspace_id = %s AND agent_id = %s AND turn_id = %s",
+        (state, tool_name, user_id, workspace_id, agent_id, turn_id),
+    )
+
+
+async def current(conn: AsyncConnection, user_id: str, workspace_id: str, agent_id: str) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT agent_id, session_id, since,"
+        " CASE WHEN state <> 'idle' AND since < now() - make_interval(secs => %s) THEN 'idle' ELSE state END AS state,"
+        " CASE WHEN state = 'calling_tool' THEN tool_name ELSE '' END AS tool_name"
+        " FROM presence WHERE user_id = %s AND workspace_id = %s AND (%s = '' OR agent_id = %s) ORDER BY agent_id",
+        (STALE_AFTER_S, user_id, workspace_id, agent_id, agent_id),
+    )
+    return await cur.fetchall()

@@ -1,0 +1,377 @@
+"""The agent turn (DESIGN.md §5): session → user message committed → context → streamed inference → tool loop
+→ assistant/tool messages, usage and cost committed in one transaction. Every transport consumes the same
+event stream this produces."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from astra.v1 import chat_pb2, common_pb2
+from server.agents.resolve import ResolvedAgent, resolve
+from server.chat import presence
+from server.chat.context import build_context, session_expired
+from server.chat.pricing import cost_usd
+from server.context import Principal
+from server.deps import Deps
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from server.ids import new_id
+from server.metrics import CHAT_OVERHEAD, TURNS
+from server.providers.base import (
+    ChatMessage,
+    CompletionRequest,
+    Finish,
+    ProviderError,
+    TextDelta,
+    ToolCallEvent,
+    ToolCallRequest,
+    ToolSchema,
+)
+from server.providers.registry import Providers
+from server.restrictions import enforce, split_model
+from server.sessions import store as sessions
+from server.tools.runtime import ToolContext, ToolRunner
+from server.workspaces import store as workspaces
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 5
+MAX_MESSAGE_CHARS = 32_000
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    agent_id: str
+    message: str
+    surface: str = ""
+    surface_id: str = ""
+    session_id: str = ""
+
+
+@dataclass
+class _Round:
+    text: str = ""
+    calls: list[ToolCallRequest] = field(default_factory=list)
+    results: list[tuple[ToolCallRequest, str, str, float]] = field(default_factory=list)  # call, result, error, ms
+
+
+@dataclass
+class _Turn:
+    """What a turn has produced so far: persisted at the end, or when it fails or is cancelled."""
+
+    principal: Principal
+    agent: common_pb2.Agent
+    session_id: str
+    turn_id: str
+    started: float = field(default_factory=time.perf_counter)
+    external_s: float = 0.0  # time waiting on the provider and running tools
+    rounds: list[_Round] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = ""
+    saved: bool = False
+
+    @property
+    def content(self) -> str:
+        return "".join(r.text for r in self.rounds)
+
+    @property
+    def tools_used(self) -> list[str]:
+        return [call.name for r in self.rounds for call in r.calls]
+
+    def overhead_ms(self) -> float:
+        return round(max(0.0, time.perf_counter() - self.started - self.external_s) * 1000, 3)
+
+
+def _check(request: TurnRequest) -> TurnRequest:
+    if not request.message.strip():
+        raise InvalidArgument("message must not be empty")
+    if len(request.message) > MAX_MESSAGE_CHARS:
+        raise InvalidArgument(f"message must be at most {MAX_MESSAGE_CHARS} characters")
+    surface = request.surface or "api"
+    if len(surface) > 64 or len(request.surface_id) > 256:
+        raise InvalidArgument("surface must be at most 64 and surfaceId at most 256 characters")
+    if not request.session_id and not request.agent_id:
+        raise InvalidArgument("agentId (or sessionId) is required")
+    return TurnRequest(request.agent_id, request.message, surface, request.surface_id, request.session_id)
+
+
+def _event(**kwargs: Any) -> chat_pb2.ChatStreamResponse:
+    return chat_pb2.ChatStreamResponse(**kwargs)
+
+
+class TurnEngine:
+    def __init__(self, deps: Deps, providers: Providers, tools: ToolRunner):
+        self.deps = deps
+        self.providers = providers
+        self.tools = tools
+        self.in_flight = 0
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def _open(self, conn: Any, principal: Principal, request: TurnRequest) -> tuple[dict, bool, ResolvedAgent]:
+        """The session (found, continued or created) and the agent answering in it, with every check that must
+        pass before the provider is called."""
+        session = None
+        agent_id = request.agent_id
+        if request.session_id:
+            session = await sessions.lock_own_session(
+                conn, request.session_id, principal.user_id, principal.workspace_id
+            )
+            if session is None:
+                raise NotFound(f"session {request.session_id} not found")
+            if session["status"] != "active":
+                raise FailedPrecondition(f"session {request.session_id} is archived; start a new one", http_status=409)
+            if agent_id and agent_id not in (session["agent_id"], session["origin_agent_id"]):
+                raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
+            agent_id = session["agent_id"]
+        resolved = await resolve(conn, principal.workspace_id, agent_id)
+        enforce(resolved.agent.model, *await workspaces.restrictions(conn, principal.workspace_id))
+        provider, _ = split_model(resolved.agent.model)
+        configured, why = self.providers.configured(provider, resolved.agent.base_url)
+        if not configured:
+            raise FailedPrecondition(why)
+        if session is not None:
+            return session, False, resolved
+        session = await sessions.active_session(
+            conn, principal.user_id, principal.workspace_id, agent_id, request.surface, request.surface_id
+        )
+        if session is not None:
+            cur = await conn.execute("SELECT settings FROM workspaces WHERE id = %s", (principal.workspace_id,))
+            settings = (await cur.fetchone() or {}).get("settings") or {}
+            if not session_expired(session["last_activity_at"], datetime.now(UTC), settings):
+                return session, False, resolved
+            await sessions.archive(conn, session["id"])
+        session, created = await sessions.open_session(
+            conn, principal.user_id, principal.workspace_id, agent_id, request.surface, request.surface_id
+        )
+        return session, created, resolved
+
+    async def stream(self, principal: Principal, request: TurnRequest) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        """The turn's events; the first is session_resolved, the last stream_done or error."""
+        if principal.role == "viewer":
+            raise PermissionDenied("viewers cannot chat with agents")
+        request = _check(request)
+        turn_id = new_id("turn")
+        async with self.deps.db.transaction() as conn:
+            session, created, resolved = await self._open(conn, principal, request)
+            await sessions.insert_message(conn, session["id"], "user", request.message, agent_id=resolved.agent.id)
+            await sessions.touch(conn, session["id"], 1)
+            await presence.set_state(
+                conn, principal.user_id, principal.workspace_id, resolved.agent.id, "thinking", session["id"], turn_id
+            )
+            history = await sessions.recent_messages(conn, session["id"], HISTORY_LIMIT)
+        turn = _Turn(principal, resolved.agent, session["id"], turn_id)
+        self.in_flight += 1
+        try:
+            yield _event(
+                session_resolved=chat_pb2.SessionResolved(
+                    session_id=session["id"], agent_id=resolved.agent.id, created=created
+                )
+            )
+            async for event in self._converse(turn, history):
+                yield event
+        except asyncio.CancelledError:
+            # The client went away: keep what was said so far, then let the cancellation through.
+            if not turn.saved:
+                turn.error = "cancelled by the client"
+                await asyncio.shield(self._save(turn))
+                TURNS.labels("cancelled").inc()
+            raise
+        finally:
+            self.in_flight -= 1
+
+    async def _converse(self, turn: _Turn, history: list[dict[str, Any]]) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        agent, catalog = turn.agent, self.deps.catalog
+        provider, model_id = split_model(agent.model)
+        messages, _ = build_context(agent, catalog, history)
+        tools = tuple(
+            ToolSchema(s.name, s.description, s.parameters)
+            for s in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny))
+        )
+        tool_context = ToolContext(turn.principal.user_id, turn.principal.workspace_id, turn.session_id, agent.id)
+        first_token = True
+        try:
+            # Up to MAX_TOOL_ROUNDS rounds of tool calls; the round after the last offers no tools, so it answers.
+            for round_number in range(MAX_TOOL_ROUNDS + 1):
+                current = _Round()
+                turn.rounds.append(current)
+                completion = CompletionRequest(
+                    model=model_id,
+                    messages=tuple(messages),
+                    tools=tools if round_number < MAX_TOOL_ROUNDS else (),
+                    temperature=agent.temperature if agent.HasField("temperature") else None,
+                    max_output_tokens=agent.max_output_tokens,
+                    base_url=agent.base_url,
+                )
+                stream = aiter(self.providers.stream(provider, completion))
+                while True:
+                    waited = time.perf_counter()
+                    try:
+                        event = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        turn.external_s += time.perf_counter() - waited
+                    if isinstance(event, TextDelta) and event.text:
+                        if first_token:
+                            first_token = False
+                            self._advance_later(turn, "streaming")
+                        current.text += event.text
+                        yield _event(stream_chunk=chat_pb2.StreamChunk(delta=event.text))
+                    elif isinstance(event, ToolCallEvent):
+                        current.calls.append(event.call)
+                    elif isinstance(event, Finish):
+                        turn.prompt_tokens += event.prompt_tokens
+                        turn.completion_tokens += event.completion_tokens
+                if not current.calls:
+                    break
+                messages.append(ChatMessage("assistant", current.text, tool_calls=tuple(current.calls)))
+                for call in current.calls:
+                    yield _event(tool_call=chat_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments))
+                    await self._advance(turn, "calling_tool", call.name)
+                    ran = time.perf_counter()
+                    outcome = await self.tools.run(call.name, call.arguments, tool_context)
+                    turn.external_s += time.perf_counter() - ran
+                    current.results.append((call, outcome.result, outcome.error, outcome.duration_ms))
+                    yield _event(
+                        tool_result=chat_pb2.ToolResult(
+                            id=call.id,
+                            name=call.name,
+                            result=outcome.result,
+                            error=outcome.error,
+                            duration_ms=outcome.duration_ms,
+                        )
+                    )
+                    content = outcome.result if not outcome.error else json.dumps({"error": outcome.error})
+                    messages.append(ChatMessage("tool", content, tool_call_id=call.id, name=call.name))
+                await self._advance(turn, "thinking")
+        except ProviderError as exc:
+            # What was said before the failure is kept; the error is recorded with it.
+            turn.error = str(exc)
+            await self._save(turn)
+            TURNS.labels("provider_error").inc()
+            log.warning("provider error", extra={"provider": exc.provider, "status": exc.status, "error": exc.message})
+            yield _event(error=_provider_error_event(exc))
+            return
+        message_id = await self._save(turn)
+        overhead = turn.overhead_ms()
+        CHAT_OVERHEAD.observe(overhead / 1000)
+        TURNS.labels("ok").inc()
+        yield _event(
+            stream_done=chat_pb2.StreamDone(
+                content=turn.content,
+                session_id=turn.session_id,
+                message_id=message_id,
+                tools_used=turn.tools_used,
+                usage=self._usage(turn),
+                model=agent.model,
+                overhead_ms=overhead,
+            )
+        )
+
+    def _usage(self, turn: _Turn) -> common_pb2.Usage:
+        return common_pb2.Usage(
+            prompt_tokens=turn.prompt_tokens,
+            completion_tokens=turn.completion_tokens,
+            total_tokens=turn.prompt_tokens + turn.completion_tokens,
+            cost_usd=float(self._cost(turn)),
+        )
+
+    @staticmethod
+    def _cost(turn: _Turn) -> Decimal:
+        return cost_usd(turn.agent.model, turn.prompt_tokens, turn.completion_tokens)
+
+    async def _advance(self, turn: _Turn, state: str, tool_name: str = "") -> None:
+        p = turn.principal
+        async with self.deps.db.connection() as conn:
+            await presence.advance(conn, p.user_id, p.workspace_id, turn.agent.id, turn.turn_id, state, tool_name)
+
+    def _advance_later(self, turn: _Turn, state: str) -> None:
+        """Presence off the hot path: the first token is not held back by a database write."""
+
+        async def run() -> None:
+            try:
+                await self._advance(turn, state)
+            except Exception:  # presence is advisory; a failed update must not disturb the turn
+                log.warning("presence update failed", exc_info=True)
+
+        task = asyncio.create_task(run())
+        self._background.add(task)  # held so the task is not garbage-collected mid-flight
+        task.add_done_callback(self._background.discard)
+
+    async def _save(self, turn: _Turn) -> str:
+        """Assistant and tool messages, usage and tool-call records, in one transaction; returns the id of the
+        final assistant message."""
+        p, agent = turn.principal, turn.agent
+        provider, _ = split_model(agent.model)
+        cost = self._cost(turn)
+        turn.saved = True
+        added = 0
+        message_id = ""
+        async with self.deps.db.transaction() as conn:
+            for i, current in enumerate(turn.rounds):
+                last = i == len(turn.rounds) - 1
+                if not (current.text or current.calls or last):
+                    continue
+                row = await sessions.insert_message(
+                    conn,
+                    turn.session_id,
+                    "assistant",
+                    current.text,
+                    agent_id=agent.id,
+                    tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in current.calls],
+                    prompt_tokens=turn.prompt_tokens if last else 0,
+                    completion_tokens=turn.completion_tokens if last else 0,
+                    cost_usd=cost if last else Decimal(0),
+                    error=turn.error if last else "",
+                )
+                message_id, added = row["id"], added + 1
+                for call, result, error, duration_ms in current.results:
+                    await sessions.insert_message(
+                        conn,
+                        turn.session_id,
+                        "tool",
+                        result if not error else json.dumps({"error": error}),
+                        agent_id=agent.id,
+                        tool_call_id=call.id,
+                        tool_name=call.name,
+                    )
+                    await sessions.record_tool_call(
+                        conn,
+                        workspace_id=p.workspace_id,
+                        session_id=turn.session_id,
+                        agent_id=agent.id,
+                        tool=call.name,
+                        ok=not error,
+                        duration_ms=duration_ms,
+                    )
+                    added += 1
+            await sessions.record_usage(
+                conn,
+                workspace_id=p.workspace_id,
+                user_id=p.user_id,
+                agent_id=agent.id,
+                session_id=turn.session_id,
+                provider=provider,
+                model=agent.model,
+                prompt_tokens=turn.prompt_tokens,
+                completion_tokens=turn.completion_tokens,
+                cost_usd=cost,
+            )
+            await sessions.touch(conn, turn.session_id, added)
+            await presence.advance(conn, p.user_id, p.workspace_id, agent.id, turn.turn_id, "idle")
+        return message_id
+
+
+def _provider_error_event(exc: ProviderError) -> chat_pb2.StreamError:
+    if exc.status == 429:
+        return chat_pb2.StreamError(code="rate_limited", message=str(exc), retry_after_ms=(exc.retry_after or 1) * 1000)
+    return chat_pb2.StreamError(code="provider_unavailable" if exc.retryable else "provider_error", message=str(exc))

@@ -1,0 +1,1 @@
+"""Sessions: conversations per (user, workspace, agent, surface, surface id), their messages, search, handoff."""

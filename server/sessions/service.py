@@ -1,0 +1,189 @@
+"""SessionsService: the caller's sessions, their messages, full-text search, and handoff to another agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from astra.v1 import common_pb2, sessions_pb2, sessions_pb2_grpc
+from server.agents.resolve import resolve
+from server.context import current_principal
+from server.deps import Deps
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.paging import page_limit
+from server.restrictions import enforce
+from server.sessions import store
+from server.timestamps import to_timestamp
+from server.workspaces import store as workspaces
+
+STATUSES = ("", "active", "archived")
+ROLES = ("", "user", "assistant", "tool", "system")
+
+
+def session_message(row: dict[str, Any]) -> common_pb2.Session:
+    return common_pb2.Session(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        workspace_id=row["workspace_id"],
+        user_id=row["user_id"],
+        surface=row["surface"],
+        surface_id=row["surface_id"],
+        status=row["status"],
+        message_count=row["message_count"],
+        created_at=to_timestamp(row["created_at"]),
+        last_activity_at=to_timestamp(row["last_activity_at"]),
+    )
+
+
+def message_message(row: dict[str, Any]) -> sessions_pb2.Message:
+    calls = ((row["tool_calls"] or {}).get("calls")) or []
+    message = sessions_pb2.Message(
+        id=row["id"],
+        session_id=row["session_id"],
+        role=row["role"],
+        content=row["content"],
+        agent_id=row["agent_id"] or "",
+        tool_calls=[sessions_pb2.MessageToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for c in calls],
+        tool_call_id=row["tool_call_id"] or "",
+        created_at=to_timestamp(row["created_at"]),
+    )
+    if row["role"] == "assistant" and (row["prompt_tokens"] or row["completion_tokens"]):
+        message.usage.CopyFrom(
+            common_pb2.Usage(
+                prompt_tokens=row["prompt_tokens"],
+                completion_tokens=row["completion_tokens"],
+                total_tokens=row["prompt_tokens"] + row["completion_tokens"],
+                cost_usd=float(row["cost_usd"]),
+            )
+        )
+    return message
+
+
+class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
+    def __init__(self, deps: Deps):
+        self.deps = deps
+
+    async def ListSessions(
+        self, request: sessions_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> sessions_pb2.ListSessionsResponse:
+        principal = current_principal()
+        if request.status not in STATUSES:
+            raise InvalidArgument("status must be active or archived")
+        limit = page_limit(request.limit)
+        filters = f"{request.status}:{request.agent_id}:{request.surface}"
+        scope = f"sessions:{principal.user_id}:{principal.workspace_id}:{filters}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            rows = await store.list_sessions(
+                conn,
+                principal.user_id,
+                principal.workspace_id,
+                request.status,
+                request.agent_id,
+                request.surface,
+                (cursor["t"], cursor["id"]) if cursor else None,
+                limit + 1,
+            )
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self.deps.pages.encode(scope, {"t": rows[-1]["last_activity_at"].isoformat(), "id": rows[-1]["id"]})
+        return sessions_pb2.ListSessionsResponse(sessions=[session_message(r) for r in rows], next_page_token=token)
+
+    async def GetSession(
+        self, request: sessions_pb2.GetSessionRequest, context: grpc.aio.ServicerContext
+    ) -> sessions_pb2.GetSessionResponse:
+        principal = current_principal()
+        limit = page_limit(request.limit)
+        scope = f"messages:{request.session_id}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            session = await store.own_session(conn, request.session_id, principal.user_id, principal.workspace_id)
+            if session is None:
+                raise NotFound(f"session {request.session_id} not found")
+            rows = await store.messages_page(
+                conn, request.session_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
+            )
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        return sessions_pb2.GetSessionResponse(
+            session=session_message(session), messages=[message_message(r) for r in rows], next_page_token=token
+        )
+
+    async def SearchMessages(
+        self, request: sessions_pb2.SearchMessagesRequest, context: grpc.aio.ServicerContext
+    ) -> sessions_pb2.SearchMessagesResponse:
+        principal = current_principal()
+        query = request.q.strip()
+        if not query:
+            raise InvalidArgument("q is required")
+        if len(query) > 500:
+            raise InvalidArgument("q must be at most 500 characters")
+        if request.role not in ROLES:
+            raise InvalidArgument("role must be user, assistant, tool or system")
+        limit = page_limit(request.limit)
+        scope = f"search:{principal.user_id}:{principal.workspace_id}:{query}:{request.agent_id}:{request.role}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        offset = cursor["offset"] if cursor else 0
+        async with self.deps.db.connection() as conn:
+            rows = await store.search_messages(
+                conn,
+                principal.user_id,
+                principal.workspace_id,
+                query,
+                request.agent_id,
+                request.role,
+                offset,
+                limit + 1,
+            )
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self.deps.pages.encode(scope, {"offset": offset + limit})
+        return sessions_pb2.SearchMessagesResponse(
+            hits=[
+                sessions_pb2.MessageSearchHit(
+                    session_id=r["session_id"],
+                    message_id=r["id"],
+                    agent_id=r["agent_id"] or "",
+                    role=r["role"],
+                    snippet=r["snippet"],
+                    score=float(r["score"]),
+                    created_at=to_timestamp(r["created_at"]),
+                )
+                for r in rows
+            ],
+            next_page_token=token,
+        )
+
+    async def HandoffSession(
+        self, request: sessions_pb2.HandoffSessionRequest, context: grpc.aio.ServicerContext
+    ) -> sessions_pb2.HandoffSessionResponse:
+        principal = current_principal()
+        if not request.target_agent_id:
+            raise InvalidArgument("targetAgentId is required")
+        if len(request.note) > 2000:
+            raise InvalidArgument("note must be at most 2000 characters")
+        async with self.deps.db.transaction() as conn:
+            session = await store.lock_own_session(conn, request.session_id, principal.user_id, principal.workspace_id)
+            if session is None:
+                raise NotFound(f"session {request.session_id} not found")
+            if session["status"] != "active":
+                raise FailedPrecondition(f"session {request.session_id} is archived", http_status=409)
+            previous = session["agent_id"]
+            if request.target_agent_id == previous:
+                raise InvalidArgument(f"session {request.session_id} is already with agent {previous}")
+            target = await resolve(conn, principal.workspace_id, request.target_agent_id)
+            enforce(target.agent.model, *await workspaces.restrictions(conn, principal.workspace_id))
+            marker = f"Handoff from {previous} to {target.agent.id}" + (f": {request.note}" if request.note else "")
+            row = await store.insert_message(conn, session["id"], "system", marker, agent_id=target.agent.id)
+            await store.set_agent(conn, session["id"], target.agent.id)
+            await store.touch(conn, session["id"], 1)
+            updated = await store.own_session(conn, session["id"], principal.user_id, principal.workspace_id)
+        assert updated is not None
+        return sessions_pb2.HandoffSessionResponse(
+            session=session_message(updated), previous_agent_id=previous, handoff_message_id=row["id"]
+        )

@@ -1,0 +1,256 @@
+"""SQL of sessions and their messages (the chat turn writes through here too)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from server.ids import new_id
+
+SESSION_COLUMNS = (
+    "id, workspace_id, user_id, agent_id, origin_agent_id, surface, surface_id, status, message_count,"
+    " created_at, last_activity_at, archived_at"
+)
+MESSAGE_COLUMNS = (
+    "id, session_id, role, content, agent_id, tool_calls, tool_call_id, tool_name, prompt_tokens,"
+    " completion_tokens, cost_usd, error, created_at"
+)
+
+
+async def lock_own_session(
+    conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str
+) -> dict[str, Any] | None:
+    """The caller's session in this workspace, locked for the turn; None for anyone else's."""
+    cur = await conn.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s AND workspace_id = %s FOR UPDATE",
+        (session_id, user_id, workspace_id),
+    )
+    return await cur.fetchone()
+
+
+async def own_session(conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s AND workspace_id = %s",
+        (session_id, user_id, workspace_id),
+    )
+    return await cur.fetchone()
+
+
+async def active_session(
+    conn: AsyncConnection, user_id: str, workspace_id: str, agent_id: str, surface: str, surface_id: str
+) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = %s AND workspace_id = %s AND origin_agent_id = %s"
+        " AND surface = %s AND surface_id = %s AND status = 'active' FOR UPDATE",
+        (user_id, workspace_id, agent_id, surface, surface_id),
+    )
+    return await cur.fetchone()
+
+
+async def open_session(
+    conn: AsyncConnection, user_id: str, workspace_id: str, agent_id: str, surface: str, surface_id: str
+) -> tuple[dict[str, Any], bool]:
+    """The active session for the key, created when there is none; (row, created). Safe against a concurrent
+    first message on another replica: the partial unique index lets only one insert win."""
+    cur = await conn.execute(
+        "INSERT INTO sessions (id, workspace_id, user_id, agent_id, origin_agent_id, surface, surface_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (user_id, workspace_id, origin_agent_id, surface, surface_id) WHERE status = 'active'"
+        f" DO NOTHING RETURNING {SESSION_COLUMNS}",
+        (new_id("ses"), workspace_id, user_id, agent_id, agent_id, surface, surface_id),
+    )
+    row = await cur.fetchone()
+    if row is not None:
+        return row, True
+    existing = await active_session(conn, user_id, workspace_id, agent_id, surface, surface_id)
+    assert existing is not None
+    return existing, False
+
+
+async def archive(conn: AsyncConnection, session_id: str) -> None:
+    await conn.execute(
+        "UPDATE sessions SET status = 'archived', archived_at = now() WHERE id = %s AND status = 'active'",
+        (session_id,),
+    )
+
+
+async def insert_message(
+    conn: AsyncConnection,
+    session_id: str,
+    role: str,
+    content: str,
+    *,
+    agent_id: str = "",
+    tool_calls: list[dict[str, str]] | None = None,
+    tool_call_id: str = "",
+    tool_name: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cost_usd: Decimal = Decimal(0),
+    error: str = "",
+) -> dict[str, Any]:
+    cur = await conn.execute(
+        "INSERT INTO messages (id, session_id, role, content, agent_id, tool_calls, tool_call_id, tool_name,"
+        " prompt_tokens, completion_tokens, cost_usd, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        f" RETURNING {MESSAGE_COLUMNS}",
+        (
+            new_id("msg"),
+            session_id,
+            role,
+            content,
+            agent_id or None,
+            {"calls": tool_calls} if tool_calls else None,
+            tool_call_id or None,
+            tool_name or None,
+            prompt_tokens,
+            completion_tokens,
+            cost_usd,
+            error or None,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def touch(conn: AsyncConnection, session_id: str, added_messages: int) -> None:
+    await conn.execute(
+        "UPDATE sessions SET message_count = message_count + %s, last_activity_at = now() WHERE id = %s",
+        (added_messages, session_id),
+    )
+
+
+async def recent_messages(conn: AsyncConnection, session_id: str, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` messages, oldest first."""
+    cur = await conn.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s"
+        " ORDER BY created_at DESC, id DESC LIMIT %s) recent ORDER BY created_at, id",
+        (session_id, limit),
+    )
+    return await cur.fetchall()
+
+
+async def messages_page(
+    conn: AsyncConnection, session_id: str, after: tuple[str, str] | None, limit: int
+) -> list[dict[str, Any]]:
+    t, last_id = after or (None, None)
+    cur = await conn.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %(session)s"
+        " AND (%(t)s::timestamptz IS NULL OR (created_at, id) > (%(t)s::timestamptz, %(id)s))"
+        " ORDER BY created_at, id LIMIT %(limit)s",
+        {"session": session_id, "t": t, "id": last_id, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def list_sessions(
+    conn: AsyncConnection,
+    user_id: str,
+    workspace_id: str,
+    status: str,
+    agent_id: str,
+    surface: str,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The caller's sessions in the workspace, most recently active first."""
+    cur = await conn.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = %(user)s AND workspace_id = %(ws)s"
+        " AND (%(status)s = '' OR status = %(status)s) AND (%(agent)s = '' OR agent_id = %(agent)s)"
+        " AND (%(surface)s = '' OR surface = %(surface)s)"
+        " AND (%(t)s::timestamptz IS NULL OR (last_activity_at, id) < (%(t)s::timestamptz, %(id)s))"
+        " ORDER BY last_activity_at DESC, id DESC LIMIT %(limit)s",
+        {
+            "user": user_id,
+            "ws": workspace_id,
+            "status": status,
+            "agent": agent_id,
+            "surface": surface,
+            "t": after[0] if after else None,
+            "id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return await cur.fetchall()
+
+
+async def search_messages(
+    conn: AsyncConnection,
+    user_id: str,
+    workspace_id: str,
+    query: str,
+    agent_id: str,
+    role: str,
+    offset: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Full-text search over the caller's messages in the workspace, best first, with highlighted snippets."""
+    cur = await conn.execute(
+        "SELECT m.id, m.session_id, coalesce(m.agent_id, s.agent_id) AS agent_id, m.role, m.created_at,"
+        "  ts_rank_cd(m.tsv, q) AS score,"
+        "  ts_headline('english', m.content, q, 'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10')"
+        "    AS snippet"
+        " FROM messages m JOIN sessions s ON s.id = m.session_id, websearch_to_tsquery('english', %(q)s) q"
+        " WHERE s.user_id = %(user)s AND s.workspace_id = %(ws)s AND m.tsv @@ q"
+        " AND (%(agent)s = '' OR coalesce(m.agent_id, s.agent_id) = %(agent)s) AND (%(role)s = '' OR m.role = %(role)s)"
+        " ORDER BY score DESC, m.created_at DESC, m.id OFFSET %(offset)s LIMIT %(limit)s",
+        {
+            "q": query,
+            "user": user_id,
+            "ws": workspace_id,
+            "agent": agent_id,
+            "role": role,
+            "offset": offset,
+            "limit": limit,
+        },
+    )
+    return await cur.fetchall()
+
+
+async def set_agent(conn: AsyncConnection, session_id: str, agent_id: str) -> None:
+    await conn.execute(
+        "UPDATE sessions SET agent_id = %s, last_activity_at = now() WHERE id = %s", (agent_id, session_id)
+    )
+
+
+async def record_usage(
+    conn: AsyncConnection,
+    *,
+    workspace_id: str,
+    user_id: str,
+    agent_id: str,
+    session_id: str,
+    provider: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: Decimal,
+) -> None:
+    await conn.execute(
+        "INSERT INTO usage_records (id, workspace_id, user_id, agent_id, session_id, provider, model, prompt_tokens,"
+        " completion_tokens, cost_usd) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            new_id("use"),
+            workspace_id,
+            user_id,
+            agent_id,
+            session_id,
+            provider,
+            model,
+            prompt_tokens,
+            completion_tokens,
+            cost_usd,
+        ),
+    )
+
+
+async def record_tool_call(
+    conn: AsyncConnection, *, workspace_id: str, session_id: str, agent_id: str, tool: str, ok: bool, duration_ms: float
+) -> None:
+    await conn.execute(
+        "INSERT INTO tool_calls (id, workspace_id, session_id, agent_id, tool, status, duration_ms)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (new_id("tc"), workspace_id, session_id, agent_id, tool, "ok" if ok else "error", duration_ms),
+    )
