@@ -226,7 +226,7 @@ async def test_duplicate_email_is_409_case_insensitively_and_leaves_no_orphan_wo
     email = unique_email("dup")
     await register(http, email)
     before = {table: await count(gateway, table) for table in ("users", "workspaces", "workspace_members")}
-    for variant in [email, email.upper(), email.capitalize(), f"  {email.upper()} "]:
+    for variant in [email.upper(), f"  {email.capitalize()} "]:
         status, body, _ = await post(http, "/auth/register", {"email": variant, "password": "another password"})
         assert status == 409, (variant, body)
         assert body["error"]["code"] == "ALREADY_EXISTS"

@@ -22,12 +22,6 @@ from tests.test_auth import PASSWORD, post, sql
 
 LIMIT = 10
 WINDOW_S = 600
-
-FAILURES_ROLLED_BACK = pytest.mark.xfail(
-    reason="bug: server/auth/service.py Login raises Unauthenticated inside `async with self.deps.db.transaction()`, "
-    "so the login_failures rows record_failure() just inserted are rolled back and no failure is ever counted",
-    strict=True,
-)
 EDGE_ADDRESS = "127.0.0.1"  # what the edge sees for every test request
 
 
@@ -71,7 +65,6 @@ async def test_nine_failures_do_not_lock_an_account(http: aiohttp.ClientSession)
     assert status == 200, body
 
 
-@FAILURES_ROLLED_BACK
 async def test_ten_failures_lock_the_account_even_for_the_right_password(
     http: aiohttp.ClientSession, channel: grpc.aio.Channel, gateway: GatewayThread
 ) -> None:
@@ -97,7 +90,6 @@ async def test_ten_failures_lock_the_account_even_for_the_right_password(
     assert status == 200, body
 
 
-@FAILURES_ROLLED_BACK
 async def test_ten_failures_from_one_address_lock_every_account_there(
     http: aiohttp.ClientSession, gateway: GatewayThread
 ) -> None:
@@ -153,12 +145,6 @@ async def test_a_successful_login_clears_the_account_count(http: aiohttp.ClientS
     assert (await attempt(http, account["email"], PASSWORD))[0] == 200
 
 
-@pytest.mark.xfail(
-    reason="bug: server/interceptors/request_id.py takes a direct gRPC caller's address from context.peer(), "
-    "'ipv4:127.0.0.1:<port>', so every new connection is a new address and the per-address limit never trips "
-    "(and, until Login stops rolling its failures back, no limit trips at all)",
-    strict=True,
-)
 async def test_direct_grpc_callers_are_throttled_per_address(
     http: aiohttp.ClientSession, gateway: GatewayThread
 ) -> None:

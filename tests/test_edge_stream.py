@@ -33,15 +33,15 @@ STREAM = "/agent/chat/stream"
 NDJSON = {"Accept": "application/x-ndjson"}
 FRAME = re.compile(r"event: ([a-z_]+)\ndata: ([^\n]*)")
 
-_account: dict[str, Any] = {}
+_accounts: dict[str, dict[str, Any]] = {}  # gateway URL -> the account registered on it
 
 
 @pytest.fixture
-async def auth(http: aiohttp.ClientSession) -> dict[str, str]:
-    """A bearer header of one account registered for this module (ChatStream needs a JWT)."""
-    if not _account:
-        _account.update(await register(http))
-    return bearer(_account)
+async def auth(http: aiohttp.ClientSession, gateway: GatewayThread) -> dict[str, str]:
+    """A bearer header of one account registered on this module's gateway (ChatStream needs a JWT)."""
+    if gateway.http_url not in _accounts:
+        _accounts[gateway.http_url] = await register(http)
+    return bearer(_accounts[gateway.http_url])
 
 
 def chat(message: str, key: str | None = None, agent: str = "echo") -> dict[str, str]:
@@ -59,6 +59,13 @@ def parse_sse(raw: str) -> list[tuple[str, dict]]:
         assert match, f"not an SSE frame: {block!r}"
         events.append((match.group(1), json.loads(match.group(2))))
     return events
+
+
+def is_uuid4(value: str) -> bool:
+    try:
+        return uuid.UUID(value).version == 4
+    except ValueError:
+        return False
 
 
 def parse_ndjson(raw: str) -> list[dict]:
@@ -108,14 +115,7 @@ async def test_sse_chunks_join_to_the_done_content(http: aiohttp.ClientSession, 
     assert names == ["session_resolved"] + ["stream_chunk"] * len(words(text)) + ["stream_done"]
     assert "".join(data["delta"] for name, data in events if name == "stream_chunk") == text
     assert events[-1][1]["content"] == text
-    assert is_uuid4_header(resp.headers["X-Request-ID"])
-
-
-def is_uuid4_header(value: str) -> bool:
-    try:
-        return uuid.UUID(value).version == 4
-    except ValueError:
-        return False
+    assert is_uuid4(resp.headers["X-Request-ID"])
 
 
 async def test_frames_are_flushed_as_they_happen(http: aiohttp.ClientSession, auth: dict[str, str]) -> None:

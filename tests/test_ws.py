@@ -18,15 +18,15 @@ from tests.harness import GatewayThread
 
 GATEWAY_SERVICERS = {"astra.v1.ChatService": FakeChat}
 
-_account: dict[str, Any] = {}
+_accounts: dict[str, dict[str, Any]] = {}  # gateway URL -> the account registered on it
 
 
 @pytest.fixture
-async def account(http: aiohttp.ClientSession) -> dict[str, Any]:
-    """One account registered for this module."""
-    if not _account:
-        _account.update(await register(http))
-    return _account
+async def account(http: aiohttp.ClientSession, gateway: GatewayThread) -> dict[str, Any]:
+    """One account registered on this module's gateway."""
+    if gateway.http_url not in _accounts:
+        _accounts[gateway.http_url] = await register(http)
+    return _accounts[gateway.http_url]
 
 
 @pytest.fixture
@@ -253,7 +253,7 @@ async def test_second_message_while_one_runs_is_busy(ws: aiohttp.ClientWebSocket
     await assert_alive(ws)  # the socket stays open, and answers while the turn runs
     signal(key, "gate").set()
     rest = await receive_turn(ws)
-    assert [f["type"] for f in rest] == ["stream_chunk"] * 3 + ["stream_done"]
+    assert [f["type"] for f in rest] == ["stream_chunk"] * 3 + ["stream_done"], rest
     assert rest[-1]["content"] == "gate one two"  # the first turn, not the refused one
     await ws.send_json(message("echo now it is free"))
     assert (await receive_turn(ws))[-1]["content"] == "echo now it is free"

@@ -83,10 +83,12 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                 raise ResourceExhausted("too many failed logins, try again later", retry_after=wait)
             user = await store.user_by_email(conn, request.email.strip())
         ok = await passwords.verify_password(user["password_hash"] if user else None, request.password)
-        async with self.deps.db.transaction() as conn:
-            if not ok or user is None:
+        if not ok or user is None:
+            async with self.deps.db.transaction() as conn:
                 await self.throttle.record_failure(conn, keys)
-                raise Unauthenticated(_BAD_CREDENTIALS)
+            # Raised after the commit: the failure must count even though the call fails.
+            raise Unauthenticated(_BAD_CREDENTIALS)
+        async with self.deps.db.transaction() as conn:
             await self.throttle.clear(conn, account_key)
             tokens = await self._issue(conn, user["id"], new_id("fam"))
         return auth_pb2.LoginResponse(user=_user_message(user), tokens=tokens)

@@ -17,6 +17,17 @@ def valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and all(33 <= ord(c) <= 126 for c in value)
 
 
+def peer_address(peer: str) -> str:
+    """The IP of a gRPC peer ("ipv4:10.0.0.7:53412", "ipv6:[::1]:53412"), without the port that changes per
+    connection, so per-address limits see one caller as one address."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rpartition(":")[0].strip("[]")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    return peer
+
+
 class RequestIdInterceptor(BehaviorInterceptor):
     async def _bind(self, context: grpc.aio.ServicerContext) -> None:
         rid = metadata_value(context, "x-request-id")
@@ -24,7 +35,9 @@ class RequestIdInterceptor(BehaviorInterceptor):
             rid = str(uuid.uuid4())
         # Each RPC runs in its own task, so setting the variable never leaks into another call.
         request_id_var.set(rid)
-        client_address_var.set(metadata_value(context, "x-forwarded-for").split(",")[0].strip() or context.peer())
+        client_address_var.set(
+            metadata_value(context, "x-forwarded-for").split(",")[0].strip() or peer_address(context.peer())
+        )
         await context.send_initial_metadata((("x-request-id", rid),))
 
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:

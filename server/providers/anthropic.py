@@ -67,6 +67,8 @@ class AnthropicProvider:
             async for line in lines:
                 for event in state.feed(line):
                     yield event
+                if state.stopped:
+                    break
         yield state.finish()
 
 

@@ -56,6 +56,8 @@ class OpenAIProvider:
             async for line in lines:
                 for event in state.feed(line):
                     yield event
+                if state.done:
+                    break  # do not wait for the server to close the body after [DONE]
         for event in state.finish():
             yield event
 
@@ -98,7 +100,8 @@ class _ChatCompletionStream:
     """Turns `data:` lines of chat.completion.chunk objects into events; tool calls are held until complete."""
 
     def __init__(self) -> None:
-        self.calls: dict[int, dict[str, Any]] = {}
+        self.calls: list[dict[str, Any]] = []  # in the order they started
+        self._by_index: dict[int, dict[str, Any]] = {}
         self.finish_reason = ""
         self.done = False  # saw data: [DONE]
         self.prompt_tokens = 0
@@ -145,7 +148,13 @@ class _ChatCompletionStream:
         return events
 
     def _add_tool_call_part(self, position: int, part: dict[str, Any]) -> None:
-        call = self.calls.setdefault(part.get("index", position), {"id": "", "name": "", "arguments": []})
+        index = part.get("index", position)
+        call = self._by_index.get(index)
+        # A different id at a known index is a new call: some servers send whole calls without an index.
+        if call is None or (part.get("id") and call["id"] and part["id"] != call["id"]):
+            call = {"id": "", "name": "", "arguments": []}
+            self._by_index[index] = call
+            self.calls.append(call)
         function = part.get("function") or {}
         # id and name come once (some servers repeat them): assign, never concatenate.
         if part.get("id"):
@@ -164,11 +173,12 @@ class _ChatCompletionStream:
                     arguments="".join(call["arguments"]) or "{}",
                 )
             )
-            for _, call in sorted(self.calls.items())
+            for call in self.calls
         ]
         if events and self.finish_reason in ("", "stop", "function_call"):
             self.finish_reason = "tool_calls"  # older Ollama/llama.cpp builds say "stop" after tool calls
         self.calls.clear()
+        self._by_index.clear()
         return events
 
     def finish(self) -> Iterable[StreamEvent]:
@@ -295,12 +305,16 @@ async def http_error(provider: str, resp: aiohttp.ClientResponse, secret: str) -
         pass
     text = raw.decode("utf-8", errors="replace").strip()
     message = text
+    details: dict[str, Any] = {}
     try:
         payload = json.loads(text)
     except ValueError:
         payload = None
     if isinstance(payload, dict):
         error = payload.get("error")
+        if isinstance(error, dict):
+            # e.g. type invalid_request_error, code context_length_exceeded: lets callers explain the failure.
+            details = {k: error[k] for k in ("type", "code") if isinstance(error.get(k), str | int)}
         if isinstance(error, dict) and error.get("message"):
             message = str(error["message"])
         elif isinstance(error, str) and error:  # Ollama: {"error": "model not found"}
@@ -316,6 +330,7 @@ async def http_error(provider: str, resp: aiohttp.ClientResponse, secret: str) -
         status=resp.status,
         retryable=retryable_status(resp.status),
         retry_after=retry_after_seconds(resp.headers),
+        details=details,
     )
 
 

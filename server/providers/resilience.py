@@ -156,6 +156,8 @@ async def stream_with_retries(
                 raise
             if error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER:
                 raise
+            if breaker.state == "open":
+                raise  # this failure opened it: waiting would only end in a rejection
             last_error = error
             await sleep(backoff_delay(attempt, base_delay, max_delay, error.retry_after, rand))
             continue

@@ -55,9 +55,9 @@ class FakeVendor:
     async def __aenter__(self) -> FakeVendor:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
@@ -107,6 +107,9 @@ class FakeVendor:
             await resp.write(chunk.encode())
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
+        if reply.stall_after is not None and reply.stall_after >= len(reply.chunks):
+            await self._stall()  # everything sent, but the body is never ended
+            return resp
         await resp.write_eof()
         return resp
 

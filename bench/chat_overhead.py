@@ -1,0 +1,203 @@
+"""Gateway overhead of a streamed chat turn against a fake OpenAI-compatible provider that answers at once.
+
+Time to first token (TTFT) through the gateway over SSE, WebSocket and gRPC, minus TTFT calling the fake
+provider directly; then /agent/chat requests per second at 50 concurrent clients. Loopback only, bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from astra.v1 import chat_pb2, chat_pb2_grpc
+from bench.common import Gateway, free_port, percentiles, save
+
+AGENT = "bench-agent"
+PASSWORD = "bench password 123"
+
+
+def start_fake(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "fake_openai.py"), "--port", str(port)])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+        except urllib.error.HTTPError:
+            return proc  # 404/405: it is up
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("fake provider did not start")
+
+
+async def direct_ttft(url: str, n: int) -> list[float]:
+    body = {"model": "bench-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    samples = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(n):
+            started = time.perf_counter()
+            async with http.post(f"{url}/v1/chat/completions", json=body) as resp:
+                async for line in resp.content:
+                    if b'"content": "word' in line:
+                        samples.append(time.perf_counter() - started)
+                        break
+                await resp.read()
+    return samples
+
+
+async def account(http: aiohttp.ClientSession, gw: Gateway, index: int, create_agent: bool) -> str:
+    email = f"bench-{index}-{time.time_ns()}@example.com"
+    async with http.post(f"{gw.http_url}/auth/register", json={"email": email, "password": PASSWORD}) as resp:
+        body = await resp.json()
+    token = body["tokens"]["accessToken"]
+    if create_agent:
+        agent = {"id": f"{AGENT}-{index}", "model": "openai/bench-model"}
+        async with http.post(f"{gw.http_url}/agents", json=agent, headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 200, await r.text()
+    return token
+
+
+async def sse_ttft(gw: Gateway, token: str, agent: str, n: int) -> list[float]:
+    samples = []
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http:
+        for i in range(n):
+            started = time.perf_counter()
+            body = {"agentId": agent, "message": f"hello {i}", "surfaceId": "sse"}
+            async with http.post(f"{gw.http_url}/agent/chat/stream", json=body, headers=headers) as resp:
+                async for line in resp.content:
+                    if line.startswith(b"event: stream_chunk"):
+                        samples.append(time.perf_counter() - started)
+                        break
+                await resp.read()
+    return samples
+
+
+async def ws_ttft(gw: Gateway, tokens: list[str], agent_for: dict[str, str], n: int) -> list[float]:
+    """Spread over several users: /ws allows 30 messages a minute per user."""
+    samples = []
+    async with aiohttp.ClientSession() as http:
+        per_user = -(-n // len(tokens))
+        for token in tokens:
+            async with http.ws_connect(f"{gw.http_url}/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
+                for i in range(min(per_user, 30, n - len(samples))):
+                    started = time.perf_counter()
+                    await ws.send_json(
+                        {"type": "message", "agentId": agent_for[token], "message": f"hi {i}", "surface": "ws"}
+                    )
+                    first = None
+                    while True:
+                        frame = json.loads((await ws.receive()).data)
+                        if frame["type"] == "stream_chunk" and first is None:
+                            first = time.perf_counter() - started
+                        if frame["type"] in ("stream_done", "error"):
+                            assert frame["type"] == "stream_done", frame
+                            break
+                    samples.append(first)
+    return samples
+
+
+async def grpc_ttft(gw: Gateway, token: str, agent: str, n: int) -> list[float]:
+    samples = []
+    async with grpc.aio.insecure_channel(gw.grpc_target) as channel:
+        stub = chat_pb2_grpc.ChatServiceStub(channel)
+        metadata = (("authorization", f"Bearer {token}"),)
+        for i in range(n):
+            started = time.perf_counter()
+            call = stub.ChatStream(
+                chat_pb2.ChatStreamRequest(agent_id=agent, message=f"hello {i}", surface_id="grpc"), metadata=metadata
+            )
+            async for event in call:
+                if event.HasField("stream_chunk"):
+                    samples.append(time.perf_counter() - started)
+                    break
+            call.cancel()
+    return samples
+
+
+async def chat_rps(gw: Gateway, token: str, agent: str, concurrency: int, seconds: float) -> float:
+    done = 0
+    deadline = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def client(i: int, http: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            body = {"agentId": agent, "message": "hello", "surfaceId": f"rps-{i}"}
+            async with http.post(f"{gw.http_url}/agent/chat", json=body, headers=headers) as resp:
+                await resp.read()
+                assert resp.status == 200, resp.status
+            done += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(i, http) for i in range(concurrency)))
+        return done / (time.perf_counter() - started)
+
+
+async def main(n: int, concurrency: int, seconds: float) -> None:
+    fake_port = free_port()
+    fake = start_fake(fake_port)
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    try:
+        env = {"OPENAI_BASE_URL": f"{fake_url}/v1", "OPENAI_API_KEY": "bench-key", "ASTRA_DB_POOL_MAX": "20"}
+        with Gateway(env=env) as gw:
+            async with aiohttp.ClientSession() as http:
+                ws_users = max(2, -(-n // 30))
+                tokens = [await account(http, gw, i, create_agent=True) for i in range(ws_users)]
+            agents = {t: f"{AGENT}-{i}" for i, t in enumerate(tokens)}
+            token, agent = tokens[0], agents[tokens[0]]
+            # Warm-up: connections, pools, caches.
+            await direct_ttft(fake_url, 50)
+            await sse_ttft(gw, token, agent, 20)
+            await grpc_ttft(gw, token, agent, 20)
+
+            direct = await direct_ttft(fake_url, n)
+            sse = await sse_ttft(gw, token, agent, n)
+            ws = await ws_ttft(gw, tokens, agents, n)
+            rpc = await grpc_ttft(gw, token, agent, n)
+            rps = await chat_rps(gw, token, agent, concurrency, seconds)
+    finally:
+        fake.terminate()
+        fake.wait(10)
+
+    base = percentiles(direct)
+    result = {
+        "direct_provider_ttft": base,
+        "transports": {},
+        "chat_rps": {"concurrency": concurrency, "requests_per_s": round(rps, 1)},
+    }
+    lines = []
+    for name, samples in (("sse", sse), ("ws", ws), ("grpc", rpc)):
+        stats = percentiles(samples)
+        added = {
+            "p50_ms": round(stats["p50_ms"] - base["p50_ms"], 3),
+            "p99_ms": round(stats["p99_ms"] - base["p99_ms"], 3),
+        }
+        result["transports"][name] = {"ttft": stats, "added_ttft": added}
+        lines.append(f"{name} +{added['p50_ms']}/{added['p99_ms']} ms")
+    save(
+        "chat_overhead",
+        result,
+        f"chat TTFT added (p50/p99): {', '.join(lines)}; /agent/chat {round(rps)} req/s at {concurrency} clients",
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=300, help="turns per transport")
+    parser.add_argument("-c", "--concurrency", type=int, default=50)
+    parser.add_argument("-s", "--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.n, args.concurrency, args.seconds))
