@@ -14,7 +14,14 @@ from prometheus_client import generate_latest
 
 from edge.contract import Route, load_routes
 from edge.cors import Cors
-from edge.errors import EdgeError, error_response, from_edge_error, from_rpc_error, http_status_override
+from edge.errors import (
+    EdgeError,
+    error_response,
+    from_edge_error,
+    from_rpc_error,
+    http_status_override,
+    retry_after_ms,
+)
 from edge.headers import REQUEST_ID, ROUTE, outgoing_metadata, request_id_from, response_headers
 from edge.metrics import EDGE_REGISTRY, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 from edge.mux import MethodNotAllowed, NoRoute, Router
@@ -25,6 +32,7 @@ from edge.ws import WsHub
 log = logging.getLogger("astra.edge")
 
 PROMETHEUS_TEXT = "text/plain; version="
+Metadata = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class Gateway:
             )
             self.router.add(route.http_method, route.template, Binding(route, call))
 
-    def metadata(self, request: web.Request) -> tuple[tuple[str, str], ...]:
+    def metadata(self, request: web.Request) -> Metadata:
         metadata = outgoing_metadata(request, request[REQUEST_ID])
         # Tells the core's readiness check that this edge is shutting down.
         return (*metadata, ("x-edge-draining", "1")) if self.draining else metadata
@@ -99,11 +107,12 @@ class Gateway:
                 await self._read_body(request, route),
                 request.content_type if request.body_exists else "",
             )
+            metadata = self.metadata(request)
         except EdgeError as exc:
             return from_edge_error(exc, rid)
         if route.streaming:
-            return await self._stream(request, binding, message)
-        return await self._unary(request, binding, message)
+            return await self._stream(request, binding, message, metadata)
+        return await self._unary(request, binding, message, metadata)
 
     def _preflight(self, request: web.Request) -> web.Response:
         try:
@@ -118,9 +127,11 @@ class Gateway:
         except PermissionError:
             raise EdgeError(403, "origin not allowed by ASTRA_CORS_ORIGINS") from None
 
-    async def _unary(self, request: web.Request, binding: Binding, message: Any) -> web.StreamResponse:
+    async def _unary(
+        self, request: web.Request, binding: Binding, message: Any, metadata: Metadata
+    ) -> web.StreamResponse:
         rid = request[REQUEST_ID]
-        call = binding.call(message, metadata=self.metadata(request), timeout=self.config.call_timeout_s)
+        call = binding.call(message, metadata=metadata, timeout=self.config.call_timeout_s)
         try:
             response = await call
             trailers = await call.trailing_metadata()
@@ -133,9 +144,11 @@ class Gateway:
         headers = {"Content-Type": content_type, **response_headers(await call.initial_metadata(), trailers)}
         return web.Response(status=status, body=body, headers=headers)
 
-    async def _stream(self, request: web.Request, binding: Binding, message: Any) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, binding: Binding, message: Any, metadata: Metadata
+    ) -> web.StreamResponse:
         rid = request[REQUEST_ID]
-        call = binding.call(message, metadata=self.metadata(request), timeout=self.config.call_timeout_s)
+        call = binding.call(message, metadata=metadata, timeout=self.config.call_timeout_s)
         try:
             # Until the first message the HTTP status is still open: an early failure is a plain error response.
             try:
@@ -159,7 +172,11 @@ class Gateway:
             try:
                 await relay(call, writer, self.config.sse_keepalive_s)
             except grpc.aio.AioRpcError as exc:
-                await writer.send("error", {"code": exc.code().name, "message": exc.details() or ""})
+                payload = {"code": exc.code().name, "message": exc.details() or ""}
+                wait = retry_after_ms(exc.trailing_metadata())
+                if wait is not None:
+                    payload["retryAfterMs"] = wait
+                await writer.send("error", payload)
             await response.write_eof()
             return response
         finally:

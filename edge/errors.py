@@ -90,6 +90,16 @@ def http_status_override(metadata: grpc.aio.Metadata | None) -> int | None:
     return None
 
 
+def retry_after_ms(metadata: grpc.aio.Metadata | None) -> int | None:
+    """The core's retry hint in milliseconds (retry-after-ms, else retry-after seconds), if it gave one."""
+    ms, seconds = trailer(metadata, "retry-after-ms") or "", trailer(metadata, "retry-after") or ""
+    if ms.isdigit():
+        return int(ms)
+    if seconds.isdigit():
+        return int(seconds) * 1000
+    return None
+
+
 def from_rpc_error(error: grpc.aio.AioRpcError, request_id: str) -> web.Response:
     code = error.code()
     trailers = error.trailing_metadata()

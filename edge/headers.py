@@ -6,6 +6,8 @@ import uuid
 
 from aiohttp import web
 
+from edge.errors import EdgeError
+
 # Per-request state the edge keeps: the request id, and the matched route template (the metrics label).
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE = web.RequestKey("route", str)
@@ -30,14 +32,28 @@ def request_id_from(headers: dict[str, str] | web.BaseRequest | object) -> str:
     return str(uuid.uuid4())
 
 
+# Informational headers that are dropped, rather than refused, when gRPC metadata cannot carry their value.
+DROPPABLE = frozenset({"user-agent"})
+
+
+def _printable(value: str) -> bool:
+    return all(32 <= ord(c) <= 126 for c in value)
+
+
 def outgoing_metadata(request: web.Request, request_id: str) -> tuple[tuple[str, str], ...]:
+    """Raises EdgeError(400) for a header the core needs whose value gRPC metadata cannot carry (e.g. a TAB)."""
     metadata = [("x-request-id", request_id)]
     seen = set()
     for header, key in FORWARDED.items():
         value = request.headers.get(header)
-        if value and key not in seen and value.isascii():
-            metadata.append((key, value))
-            seen.add(key)
+        if not value or key in seen:
+            continue
+        if not _printable(value):
+            if key in DROPPABLE:
+                continue
+            raise EdgeError(400, f"header {header} contains characters that are not allowed")
+        metadata.append((key, value))
+        seen.add(key)
     # The address the edge saw, not one a client claims: a client-supplied X-Forwarded-For is not trusted.
     if request.remote:
         metadata.append(("x-forwarded-for", request.remote))

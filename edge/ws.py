@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import json
 import weakref
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from aiohttp import WSMsgType, web
 from google.protobuf import descriptor_pool, json_format, message_factory
 
-from edge.errors import from_rpc_error, trailer
+from edge.errors import EdgeError, from_edge_error, from_rpc_error, retry_after_ms
 from edge.headers import REQUEST_ID, ROUTE
 from edge.metrics import WS_CONNECTIONS
 from edge.streaming import frame
@@ -43,15 +44,35 @@ def _callable(channel: grpc.aio.Channel, full_name: str, streaming: bool) -> tup
     ), request_cls
 
 
+# Frames that end a turn: after one of them the socket accepts the next message.
+TERMINAL = frozenset({"stream_done", "error"})
+
+
+@dataclass
+class _Socket:
+    """Per-socket state: whether a message is being answered (one at a time), and the turn tasks."""
+
+    answering: bool = False
+    generation: int = 0  # which turn `answering` is about; an older turn finishing late must not clear it
+    turns: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def start(self) -> int:
+        self.answering = True
+        self.generation += 1
+        return self.generation
+
+    def finish(self, generation: int) -> None:
+        if generation == self.generation:
+            self.answering = False
+
+
 def _error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, **extra}
 
 
 def _rpc_error_frame(exc: grpc.aio.AioRpcError) -> dict[str, Any]:
     if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        retry_ms = trailer(exc.trailing_metadata(), "retry-after-ms") or ""
-        retry_s = trailer(exc.trailing_metadata(), "retry-after") or ""
-        wait = int(retry_ms) if retry_ms.isdigit() else int(retry_s) * 1000 if retry_s.isdigit() else 1000
+        wait = retry_after_ms(exc.trailing_metadata()) or 1000
         return _error_frame("rate_limited", exc.details() or "rate limited", retryAfterMs=wait)
     return _error_frame(exc.code().name.lower(), exc.details() or "")
 
@@ -74,7 +95,10 @@ class WsHub:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request[ROUTE] = "/ws"
-        metadata = self._metadata(request)
+        try:
+            metadata = self._metadata(request)
+        except EdgeError as exc:
+            return from_edge_error(exc, request[REQUEST_ID])
         try:
             await self.introspect(self.introspect_request(), metadata=metadata, timeout=10)
         except grpc.aio.AioRpcError as exc:
@@ -83,7 +107,7 @@ class WsHub:
         await ws.prepare(request)
         self.sockets.add(ws)
         WS_CONNECTIONS.inc()
-        turn: asyncio.Task[None] | None = None
+        state = _Socket()
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -99,33 +123,43 @@ class WsHub:
                 if kind == "ping":
                     await ws.send_json({"type": "pong"})
                 elif kind == "message":
-                    if turn is not None and not turn.done():
+                    if state.answering:
                         await ws.send_json(_error_frame("busy", "a message is already being answered on this socket"))
                         continue
-                    turn = asyncio.create_task(self._run_turn(ws, metadata, data))
+                    task = asyncio.create_task(self._run_turn(ws, metadata, data, state, state.start()))
+                    state.turns.add(task)
+                    task.add_done_callback(state.turns.discard)
                 else:
                     await ws.send_json(_error_frame("invalid_frame", "type must be 'message' or 'ping'"))
         finally:
             WS_CONNECTIONS.dec()
-            if turn is not None and not turn.done():
+            for turn in state.turns:
                 turn.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await turn
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*state.turns, return_exceptions=True)
         return ws
 
-    async def _run_turn(self, ws: web.WebSocketResponse, metadata: Any, data: dict[str, Any]) -> None:
+    async def _run_turn(
+        self, ws: web.WebSocketResponse, metadata: Any, data: dict[str, Any], state: _Socket, generation: int
+    ) -> None:
         payload = {k: v for k, v in data.items() if k != "type"}
         try:
             request = json_format.ParseDict(payload, self.chat_request())
         except (json_format.ParseError, RecursionError) as exc:
+            state.finish(generation)
             await ws.send_json(_error_frame("invalid_argument", f"invalid message frame: {exc}"))
             return
         call = self.chat(request, metadata=metadata, timeout=self.gateway.config.call_timeout_s)
         try:
             async for event in call:
                 name, body = frame(event)
+                if name in TERMINAL:
+                    # The client may send its next message as soon as it sees the end of this one, even though
+                    # the call itself still has its trailers to finish.
+                    state.finish(generation)
                 await ws.send_json({"type": name, **body})
         except grpc.aio.AioRpcError as exc:
+            state.finish(generation)
             if not ws.closed:
                 await ws.send_json(_rpc_error_frame(exc))
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
@@ -133,6 +167,7 @@ class WsHub:
         except ConnectionResetError:
             pass
         finally:
+            state.finish(generation)
             if not call.done():
                 call.cancel()
 

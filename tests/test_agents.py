@@ -5,6 +5,8 @@ ASTRA_AGENTS_FILE, restriction enforcement and capabilities."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -37,7 +39,9 @@ agents:
     max_output_tokens: 2048
 """
 _fd, _AGENTS_PATH = tempfile.mkstemp(prefix="astra-agents-", suffix=".yaml")
+os.close(_fd)
 Path(_AGENTS_PATH).write_text(_AGENTS_YAML)
+atexit.register(lambda: Path(_AGENTS_PATH).unlink(missing_ok=True))
 GATEWAY_OPTIONS = {"settings": {"agents_file": _AGENTS_PATH}}
 GLOBAL_IDS = ["global-claude", "global-helper"]
 
@@ -112,7 +116,8 @@ async def created(http: aiohttp.ClientSession, account: dict, workspace: str | N
 
 async def versions(gateway: GatewayThread, agent_id: str) -> list[dict[str, Any]]:
     return await sql(
-        gateway, "SELECT version, model, config, changed_by FROM agent_versions WHERE agent_id = %s ORDER BY version",
+        gateway,
+        "SELECT version, model, config, changed_by FROM agent_versions WHERE agent_id = %s ORDER BY version",
         (agent_id,),
     )
 
@@ -556,7 +561,7 @@ async def test_global_agents_load_idempotently_at_start_up(gateway: GatewayThrea
         await asyncio.to_thread(second.stop)
 
 
-async def test_agents_file_is_parsed_with_field_errors(tmp_path: Path) -> None:
+def test_agents_file_is_parsed_with_field_errors(tmp_path: Path) -> None:
     from server.agents.global_file import parse_agents_file
     from server.config import ConfigError
 
@@ -632,7 +637,9 @@ async def test_restrictions_enforced_on_create_and_update(
 # Capabilities
 
 
-async def test_capabilities_resolve_tools_skills_spawn_and_model(http: aiohttp.ClientSession, users: list[dict]) -> None:
+async def test_capabilities_resolve_tools_skills_spawn_and_model(
+    http: aiohttp.ClientSession, users: list[dict]
+) -> None:
     owner = users[0]
     catalog = Catalog.load()
     agent = await created(
@@ -658,9 +665,7 @@ async def test_capabilities_resolve_tools_skills_spawn_and_model(http: aiohttp.C
     for tool in caps["tools"]:
         assert tool["parameters"] == BUILTIN_TOOLS[tool["name"]].parameters
         assert tool["description"] == BUILTIN_TOOLS[tool["name"]].description
-    assert [
-        (s["id"], s["displayName"], s["promptContext"], s["toolNames"]) for s in caps["skills"]
-    ] == [
+    assert [(s["id"], s["displayName"], s["promptContext"], s["toolNames"]) for s in caps["skills"]] == [
         (s.id, s.display_name, s.prompt_context, list(s.tools))
         for s in (catalog.skills["research"], catalog.skills["math"])
     ]
@@ -734,3 +739,18 @@ async def test_capabilities_say_why_the_caller_cannot_chat(http: aiohttp.ClientS
     assert status == 200, body
     helper = await caps("global-helper")  # global agents too are subject to the workspace's restrictions
     assert helper["canChat"] is False and "local" in helper["cannotChatReason"]
+
+
+async def test_capabilities_survive_a_skill_that_left_the_catalog(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    agent = await created(http, users[0], skills=["math"])
+    await sql(
+        gateway,
+        "UPDATE agents SET config = jsonb_set(config, '{skills}', '[\"math\", \"retired-skill\"]') WHERE id = %s",
+        (agent["id"],),
+    )
+    status, caps, _ = await api(http, "GET", f"/agents/{agent['id']}/capabilities", users[0])
+    assert status == 200, caps
+    assert [s["id"] for s in caps["skills"]] == ["math"]
+    assert [t["name"] for t in caps["tools"]] == ["calculator"]

@@ -222,11 +222,6 @@ async def test_failure_mid_ndjson_stream_ends_with_an_error_line(
     assert lines[-1]["code"] == "UNAVAILABLE"
 
 
-@pytest.mark.xfail(
-    reason="bug: edge/app.py _stream writes a mid-stream error frame as {code, message} only, so a "
-    "RESOURCE_EXHAUSTED after the first event loses its retry hint (StreamError.retryAfterMs, which /ws sends)",
-    strict=True,
-)
 async def test_rate_limit_mid_stream_keeps_the_retry_hint(http: aiohttp.ClientSession, auth: dict[str, str]) -> None:
     async with http.post(STREAM, json=chat("rate-limited-mid"), headers=auth) as resp:
         events = parse_sse(await resp.text())

@@ -14,8 +14,8 @@ from astra.v1 import (
     agents_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
-    sessions_pb2,
-    sessions_pb2_grpc,
+    memory_pb2,
+    memory_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
 )
@@ -132,11 +132,9 @@ async def test_unimplemented_domains_answer_unimplemented_after_auth(channel: gr
     account = await auth.Register(auth_pb2.RegisterRequest(email=unique_email(), password="correct horse battery"))
     metadata = (("authorization", f"Bearer {account.tokens.access_token}"),)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await sessions_pb2_grpc.SessionsServiceStub(channel).ListSessions(
-            sessions_pb2.ListSessionsRequest(), metadata=metadata
-        )
+        await memory_pb2_grpc.MemoryServiceStub(channel).GetProfile(memory_pb2.GetProfileRequest(), metadata=metadata)
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "ListSessions" in err.value.details()
+    assert "GetProfile" in err.value.details()
 
 
 async def test_introspect_names_the_caller_and_workspace(channel: grpc.aio.Channel) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -109,12 +108,17 @@ async def test_setup_creates_the_workspace_and_all_agents(
     for agent in agents.values():
         assert (agent["workspaceId"], agent["origin"], agent["etag"]) == (workspace["id"], "own", '"v1"')
 
-    rows = await sql(gateway, "SELECT id, workspace_id, version FROM agents WHERE id = ANY(%s) ORDER BY id", ([*agents],))
+    rows = await sql(
+        gateway, "SELECT id, workspace_id, version FROM agents WHERE id = ANY(%s) ORDER BY id", ([*agents],)
+    )
     assert {(r["id"], r["workspace_id"], r["version"]) for r in rows} == {(a, workspace["id"], 1) for a in agents}
-    assert sorted(r["agent_id"] for r in await sql(
-        gateway, "SELECT agent_id FROM agent_versions WHERE agent_id = ANY(%s)", ([*agents],)
-    )) == sorted(agents)
-    members = await sql(gateway, "SELECT user_id, role FROM workspace_members WHERE workspace_id = %s", (workspace["id"],))
+    assert sorted(
+        r["agent_id"]
+        for r in await sql(gateway, "SELECT agent_id FROM agent_versions WHERE agent_id = ANY(%s)", ([*agents],))
+    ) == sorted(agents)
+    members = await sql(
+        gateway, "SELECT user_id, role FROM workspace_members WHERE workspace_id = %s", (workspace["id"],)
+    )
     assert members == [{"user_id": owner["user"]["id"], "role": "owner"}]
 
     # The agents are usable in the new workspace at once.
@@ -146,6 +150,7 @@ async def test_setup_without_agents(http: aiohttp.ClientSession, users: list[dic
         ({"memory": {"tiers": ["dreams"]}}, "agents[1].memory.tiers"),
         ({"id": "DUPLICATE"}, "agents[1].id"),  # replaced by agents[0]'s id below
     ],
+    ids=["id", "temperature", "skill", "tools-allow", "tools-deny", "provider", "spawn-depth", "memory-tier", "dup-id"],
 )
 async def test_an_invalid_agent_is_named_and_nothing_is_created(
     http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict], bad_agent: dict, named: str
@@ -202,6 +207,7 @@ async def test_a_taken_agent_id_rolls_back_the_workspace_and_earlier_agents(
         ({"workspace": {"name": "x"}, "agents": [{"id": f"bulk-{i}"} for i in range(51)]}, "at most 50"),
         ({"workspace": {"name": "x"}, "agents": [{"id": "fine-agent", "unknownField": 1}]}, "unknownField"),
     ],
+    ids=["name", "plan", "reset-hour", "default-model", "too-many-agents", "unknown-field"],
 )
 async def test_an_invalid_workspace_creates_nothing(
     http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict], body: dict, named: str

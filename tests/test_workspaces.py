@@ -93,7 +93,9 @@ async def create_agent(
     http: aiohttp.ClientSession, caller: dict, workspace_id: str, agent_id: str | None = None, **fields: Any
 ) -> dict:
     agent_id = agent_id or f"agent-{uuid.uuid4().hex[:10]}"
-    status, body, _ = await api(http, "POST", "/agents", caller, workspace=workspace_id, json={"id": agent_id, **fields})
+    status, body, _ = await api(
+        http, "POST", "/agents", caller, workspace=workspace_id, json={"id": agent_id, **fields}
+    )
     assert status == 200, body
     return body
 
@@ -264,11 +266,6 @@ async def test_update_settings_typed_and_checked(
         assert field in body["error"]["message"], (bad, body)
 
 
-@pytest.mark.xfail(
-    reason="bug: UpdateWorkspaceSettings replaces the whole settings document (server/workspaces/store.py "
-    "update_settings), so fields left out are dropped instead of keeping their value as the contract says",
-    strict=True,
-)
 async def test_update_settings_keeps_fields_left_out(http: aiohttp.ClientSession, users: list[dict]) -> None:
     owner = users[0]
     workspace = await new_workspace(http, owner, name="Partial")
@@ -283,11 +280,6 @@ async def test_update_settings_keeps_fields_left_out(http: aiohttp.ClientSession
     assert settings.get("dailyResetHour") == 4
 
 
-@pytest.mark.xfail(
-    reason="bug: check_settings (server/workspaces/service.py) refuses memoryRetentionDays=0 although the "
-    "contract (common.proto WorkspaceSettings.memory_retention_days) says 0 keeps daily memory forever",
-    strict=True,
-)
 async def test_memory_retention_zero_means_forever(http: aiohttp.ClientSession, users: list[dict]) -> None:
     workspace = await new_workspace(http, users[0], name="Forever")
     status, body, _ = await api(
@@ -488,11 +480,6 @@ async def test_restrictions_set_replace_and_lift(http: aiohttp.ClientSession, us
         assert word in body["error"]["message"], (bad, body)
 
 
-@pytest.mark.xfail(
-    reason="bug: workspace_message (server/workspaces/service.py) always sets Workspace.restrictions, so an "
-    "unrestricted workspace has it present (empty) although the contract says it is unset when unrestricted",
-    strict=True,
-)
 async def test_unrestricted_workspace_has_no_restrictions_over_grpc(
     channel: grpc.aio.Channel, users: list[dict]
 ) -> None:
@@ -608,11 +595,6 @@ async def test_grant_validation(http: aiohttp.ClientSession, users: list[dict]) 
         assert status == expected, (body, answer)
 
 
-@pytest.mark.xfail(
-    reason="bug: GetAgentCapabilities (server/agents/service.py) ignores ResolvedAgent.readonly, so a read-only "
-    "grant reports canChat=true although read-only grants must not let the receiver chat",
-    strict=True,
-)
 async def test_readonly_grant_cannot_chat(http: aiohttp.ClientSession, users: list[dict]) -> None:
     granter, receiver = users[0], users[2]
     source = await new_workspace(http, granter, name="Read only")
@@ -823,12 +805,6 @@ async def test_stats_aggregates_in_the_window(
     assert status == 200, body
 
 
-@pytest.mark.xfail(
-    reason="bug: GetWorkspaceStatsRequest.days is a plain int32 (proto/astra/v1/workspaces.proto), and "
-    "GetWorkspaceStats treats 0 as 'unset' (days = request.days or 30), so ?days=0 answers 200 with the default "
-    "window instead of 400; fix: make days `optional int32` and check HasField",
-    strict=True,
-)
 async def test_stats_days_zero_is_rejected(http: aiohttp.ClientSession, users: list[dict]) -> None:
     status, body, _ = await api(
         http, "GET", f"/workspaces/{users[0]['workspaceId']}/stats", users[0], params={"days": "0"}
@@ -836,13 +812,6 @@ async def test_stats_days_zero_is_rejected(http: aiohttp.ClientSession, users: l
     assert status == 400, body
 
 
-@pytest.mark.xfail(
-    reason="bug: active_users in server/workspaces/store.py stats() counts distinct users of sessions with "
-    "last_activity_at in the window, not users who sent a message in the window as GetWorkspaceStatsResponse "
-    "documents; fix: count DISTINCT s.user_id over messages m JOIN sessions s WHERE m.role = 'user' AND "
-    "m.created_at >= window",
-    strict=True,
-)
 async def test_stats_active_users_are_those_who_sent_a_message(
     http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
 ) -> None:

@@ -140,6 +140,15 @@ async def test_bad_or_missing_token_is_401_before_the_upgrade(
     assert err.value.status == 401
 
 
+async def test_header_grpc_cannot_carry_is_400_before_the_upgrade(http: aiohttp.ClientSession) -> None:
+    async with http.get("/ws", headers={**upgrade_headers(), "Authorization": "Bearer\tabc"}) as resp:
+        assert resp.status == 400
+        assert resp.content_type == "application/json"
+        body = await resp.json()
+    assert body["error"]["code"] == "INVALID_ARGUMENT"
+    assert body["requestId"] == resp.headers["X-Request-ID"]
+
+
 async def test_plain_get_with_a_valid_token_is_refused_as_json(
     http: aiohttp.ClientSession, account: dict[str, Any]
 ) -> None:
@@ -223,6 +232,15 @@ async def test_message_streams_session_chunks_and_done(ws: aiohttp.ClientWebSock
     # The socket takes the next message once the turn is over.
     await ws.send_json(message("echo again"))
     assert (await receive_turn(ws))[-1]["content"] == "echo again"
+
+
+async def test_next_message_right_after_stream_done_is_not_busy(ws: aiohttp.ClientWebSocketResponse) -> None:
+    # The client may go on as soon as it sees stream_done, while the call behind it is still finishing.
+    for i in range(25):
+        await ws.send_json(message(f"echo turn {i}"))
+        frames = await receive_turn(ws)
+        assert frames[-1]["type"] == "stream_done", (i, frames[-1])
+        assert frames[-1]["content"] == f"echo turn {i}"
 
 
 async def test_tool_frames(ws: aiohttp.ClientWebSocketResponse) -> None:

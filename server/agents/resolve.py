@@ -38,11 +38,33 @@ def agent_message(row: dict[str, Any]) -> common_pb2.Agent:
     return agent
 
 
-async def resolve(conn: AsyncConnection, workspace_id: str, agent_id: str, lock: bool = False) -> ResolvedAgent:
+def _available(row: dict[str, Any] | None, agent_id: str) -> ResolvedAgent:
     """NOT_FOUND for an unknown id; PERMISSION_DENIED for an agent that exists but is not available here."""
-    row = await store.visible(conn, workspace_id, agent_id, lock=lock)
-    if row is None:
+    if row is None or row["id"] is None:
         raise NotFound(f"agent {agent_id} not found")
     if row["origin"] == "granted" and not row["live_grant"]:
         raise PermissionDenied(f"agent {agent_id} is not available to this workspace")
     return ResolvedAgent(agent_message(row), row["origin"], bool(row["readonly"]), row["version"])
+
+
+async def resolve(conn: AsyncConnection, workspace_id: str, agent_id: str, lock: bool = False) -> ResolvedAgent:
+    return _available(await store.visible(conn, workspace_id, agent_id, lock=lock), agent_id)
+
+
+@dataclass(frozen=True)
+class WorkspaceView:
+    """What a turn needs to know about the workspace it runs in."""
+
+    allowed_providers: list[str] | None
+    allowed_models: list[str] | None
+    settings: dict[str, Any]
+
+
+async def resolve_with_workspace(
+    conn: AsyncConnection, workspace_id: str, agent_id: str
+) -> tuple[ResolvedAgent, WorkspaceView]:
+    """`resolve` plus the workspace's restrictions and settings, in one round trip."""
+    row = await store.visible_in_workspace(conn, workspace_id, agent_id)
+    resolved = _available(row, agent_id)
+    assert row is not None
+    return resolved, WorkspaceView(row["allowed_providers"], row["allowed_models"], row["workspace_settings"] or {})

@@ -22,6 +22,7 @@ from server.workspaces import store as workspaces
 from server.workspaces.access import require_writer
 
 ORIGINS = ("", "own", "granted", "global")
+READONLY_GRANT = "the agent is granted read-only to this workspace: it can be seen, not chatted with"
 
 
 async def default_model(conn: Any, workspace_id: str) -> str:
@@ -147,6 +148,7 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
         available, why_unavailable = provider_configured(self.deps.settings, provider, agent.base_url)
         reasons = [
             "viewers cannot chat with agents" if principal.role == "viewer" else "",
+            READONLY_GRANT if resolved.origin == "granted" and resolved.readonly else "",
             restriction_error(agent.model, providers, models),
             why_unavailable,
         ]
@@ -155,7 +157,7 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
         for spec in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny)):
             parameters = struct_pb2.Struct()
             parameters.update(spec.parameters)
-            owner = next((s for s in agent.skills if spec.name in catalog.skills[s].tools), "")
+            owner = next((s for s in agent.skills if s in catalog.skills and spec.name in catalog.skills[s].tools), "")
             tools.append(
                 common_pb2.ToolDefinition(
                     name=spec.name, description=spec.description, parameters=parameters, skill_id=owner

@@ -53,6 +53,17 @@ async def visible(conn: AsyncConnection, workspace_id: str, agent_id: str, lock:
     return await cur.fetchone()
 
 
+async def visible_in_workspace(conn: AsyncConnection, workspace_id: str, agent_id: str) -> dict[str, Any] | None:
+    """The workspace's restrictions and settings, with the agent as `visible` sees it (agent columns are None when
+    the id is unknown), in one round trip: a chat turn needs all of it before the provider is called."""
+    cur = await conn.execute(
+        "SELECT w.allowed_providers, w.allowed_models, w.settings AS workspace_settings, v.*"
+        " FROM workspaces w LEFT JOIN LATERAL (" + _VISIBLE + " WHERE a.id = %(id)s) v ON true WHERE w.id = %(ws)s",
+        {"ws": workspace_id, "id": agent_id},
+    )
+    return await cur.fetchone()
+
+
 async def list_visible(
     conn: AsyncConnection, workspace_id: str, origin: str, after: str, limit: int
 ) -> list[dict[str, Any]]:

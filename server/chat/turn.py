@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from astra.v1 import chat_pb2, common_pb2
-from server.agents.resolve import ResolvedAgent, resolve
+from server.agents.resolve import ResolvedAgent, resolve_with_workspace
 from server.chat import presence
 from server.chat.context import build_context, session_expired
 from server.chat.pricing import cost_usd
@@ -38,7 +38,6 @@ from server.providers.registry import Providers
 from server.restrictions import enforce, split_model
 from server.sessions import store as sessions
 from server.tools.runtime import ToolContext, ToolRunner
-from server.workspaces import store as workspaces
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +117,11 @@ class TurnEngine:
 
     async def _open(self, conn: Any, principal: Principal, request: TurnRequest) -> tuple[dict, bool, ResolvedAgent]:
         """The session (found, continued or created) and the agent answering in it, with every check that must
-        pass before the provider is called."""
+        pass before the provider is called. Each step is one round trip: this is on the time to first token."""
         session = None
         agent_id = request.agent_id
         if request.session_id:
-            session = await sessions.lock_own_session(
-                conn, request.session_id, principal.user_id, principal.workspace_id
-            )
+            session = await sessions.own_session(conn, request.session_id, principal.user_id, principal.workspace_id)
             if session is None:
                 raise NotFound(f"session {request.session_id} not found")
             if session["status"] != "active":
@@ -132,26 +129,25 @@ class TurnEngine:
             if agent_id and agent_id not in (session["agent_id"], session["origin_agent_id"]):
                 raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
             agent_id = session["agent_id"]
-        resolved = await resolve(conn, principal.workspace_id, agent_id)
-        enforce(resolved.agent.model, *await workspaces.restrictions(conn, principal.workspace_id))
+        resolved, workspace = await resolve_with_workspace(conn, principal.workspace_id, agent_id)
+        if resolved.origin == "granted" and resolved.readonly:
+            raise PermissionDenied(
+                f"agent {agent_id} is granted read-only to this workspace: it cannot be chatted with"
+            )
+        enforce(resolved.agent.model, workspace.allowed_providers, workspace.allowed_models)
         provider, _ = split_model(resolved.agent.model)
         configured, why = self.providers.configured(provider, resolved.agent.base_url)
         if not configured:
             raise FailedPrecondition(why)
         if session is not None:
             return session, False, resolved
-        session = await sessions.active_session(
-            conn, principal.user_id, principal.workspace_id, agent_id, request.surface, request.surface_id
-        )
+        key = (principal.user_id, principal.workspace_id, agent_id, request.surface, request.surface_id)
+        session = await sessions.active_session(conn, *key)
         if session is not None:
-            cur = await conn.execute("SELECT settings FROM workspaces WHERE id = %s", (principal.workspace_id,))
-            settings = (await cur.fetchone() or {}).get("settings") or {}
-            if not session_expired(session["last_activity_at"], datetime.now(UTC), settings):
+            if not session_expired(session["last_activity_at"], datetime.now(UTC), workspace.settings):
                 return session, False, resolved
             await sessions.archive(conn, session["id"])
-        session, created = await sessions.open_session(
-            conn, principal.user_id, principal.workspace_id, agent_id, request.surface, request.surface_id
-        )
+        session, created = await sessions.open_session(conn, *key)
         return session, created, resolved
 
     async def stream(self, principal: Principal, request: TurnRequest) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
@@ -160,14 +156,33 @@ class TurnEngine:
             raise PermissionDenied("viewers cannot chat with agents")
         request = _check(request)
         turn_id = new_id("turn")
-        async with self.deps.db.transaction() as conn:
+        async with self.deps.db.connection() as conn:
             session, created, resolved = await self._open(conn, principal, request)
-            await sessions.insert_message(conn, session["id"], "user", request.message, agent_id=resolved.agent.id)
-            await sessions.touch(conn, session["id"], 1)
-            await presence.set_state(
-                conn, principal.user_id, principal.workspace_id, resolved.agent.id, "thinking", session["id"], turn_id
+            # Committed before inference: the user's message survives whatever happens next.
+            added = await sessions.add_user_message(
+                conn,
+                session["id"],
+                principal.user_id,
+                principal.workspace_id,
+                resolved.agent.id,
+                request.message,
+                turn_id,
             )
-            history = await sessions.recent_messages(conn, session["id"], HISTORY_LIMIT)
+            if not added:
+                raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
+            history = (
+                [
+                    {
+                        "role": "user",
+                        "content": request.message,
+                        "tool_calls": None,
+                        "tool_call_id": None,
+                        "tool_name": None,
+                    }
+                ]
+                if created
+                else await sessions.recent_messages(conn, session["id"], HISTORY_LIMIT)
+            )
         turn = _Turn(principal, resolved.agent, session["id"], turn_id)
         self.in_flight += 1
         try:
@@ -308,52 +323,54 @@ class TurnEngine:
         task.add_done_callback(self._background.discard)
 
     async def _save(self, turn: _Turn) -> str:
-        """Assistant and tool messages, usage and tool-call records, in one transaction; returns the id of the
-        final assistant message."""
+        """Assistant and tool messages, usage and tool-call records, in one transaction sent as one pipeline;
+        returns the id of the final assistant message."""
         p, agent = turn.principal, turn.agent
         provider, _ = split_model(agent.model)
         cost = self._cost(turn)
         turn.saved = True
-        added = 0
-        message_id = ""
-        async with self.deps.db.transaction() as conn:
-            for i, current in enumerate(turn.rounds):
-                last = i == len(turn.rounds) - 1
-                if not (current.text or current.calls or last):
-                    continue
-                row = await sessions.insert_message(
-                    conn,
+        rows: list[dict[str, Any]] = []
+        tool_rows: list[dict[str, Any]] = []
+        for i, current in enumerate(turn.rounds):
+            last = i == len(turn.rounds) - 1
+            if not (current.text or current.calls or last):
+                continue
+            calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in current.calls]
+            rows.append(
+                sessions.message_row(
                     turn.session_id,
                     "assistant",
                     current.text,
-                    agent_id=agent.id,
-                    tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in current.calls],
+                    agent.id,
+                    tool_calls={"calls": calls} if calls else None,
                     prompt_tokens=turn.prompt_tokens if last else 0,
                     completion_tokens=turn.completion_tokens if last else 0,
                     cost_usd=cost if last else Decimal(0),
-                    error=turn.error if last else "",
+                    error=(turn.error or None) if last else None,
                 )
-                message_id, added = row["id"], added + 1
-                for call, result, error, duration_ms in current.results:
-                    await sessions.insert_message(
-                        conn,
-                        turn.session_id,
-                        "tool",
-                        result if not error else json.dumps({"error": error}),
-                        agent_id=agent.id,
-                        tool_call_id=call.id,
-                        tool_name=call.name,
+            )
+            for call, result, error, duration_ms in current.results:
+                content = result if not error else json.dumps({"error": error})
+                rows.append(
+                    sessions.message_row(
+                        turn.session_id, "tool", content, agent.id, tool_call_id=call.id, tool_name=call.name
                     )
-                    await sessions.record_tool_call(
-                        conn,
-                        workspace_id=p.workspace_id,
-                        session_id=turn.session_id,
-                        agent_id=agent.id,
-                        tool=call.name,
-                        ok=not error,
-                        duration_ms=duration_ms,
-                    )
-                    added += 1
+                )
+                tool_rows.append(
+                    {
+                        "workspace_id": p.workspace_id,
+                        "session_id": turn.session_id,
+                        "agent_id": agent.id,
+                        "tool": call.name,
+                        "ok": not error,
+                        "duration_ms": duration_ms,
+                    }
+                )
+        message_id = next(r["id"] for r in reversed(rows) if r["role"] == "assistant")
+        async with self.deps.db.connection() as conn, conn.pipeline(), conn.transaction():
+            await sessions.append_messages(conn, rows)
+            for tool_row in tool_rows:
+                await sessions.record_tool_call(conn, **tool_row)
             await sessions.record_usage(
                 conn,
                 workspace_id=p.workspace_id,
@@ -366,7 +383,7 @@ class TurnEngine:
                 completion_tokens=turn.completion_tokens,
                 cost_usd=cost,
             )
-            await sessions.touch(conn, turn.session_id, added)
+            await sessions.touch(conn, turn.session_id, len(rows))
             await presence.advance(conn, p.user_id, p.workspace_id, agent.id, turn.turn_id, "idle")
         return message_id
 

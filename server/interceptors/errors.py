@@ -33,6 +33,11 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
         if trailers:
             context.set_trailing_metadata(tuple(trailers))
         await context.abort(exc.code, exc.message)
+    if isinstance(exc, psycopg.DataError):
+        # Values Postgres cannot store (a NUL character, an out-of-range number) are the caller's to fix.
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, "a value cannot be stored (e.g. it contains a NUL character)"
+        )
     if isinstance(exc, _UNAVAILABLE):
         log.warning("database unavailable", extra={"method": method, "error": str(exc)})
         context.set_trailing_metadata((("retry-after", "1"),))

@@ -254,3 +254,67 @@ async def record_tool_call(
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
         (new_id("tc"), workspace_id, session_id, agent_id, tool, "ok" if ok else "error", duration_ms),
     )
+
+
+async def add_user_message(
+    conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str, agent_id: str, content: str, turn_id: str
+) -> bool:
+    """The user's message, the session's activity and the agent's presence ('thinking') in one atomic statement,
+    only while the session is still active; False when it was archived in the meantime."""
+    cur = await conn.execute(
+        "WITH s AS (UPDATE sessions SET message_count = message_count + 1, last_activity_at = now()"
+        "           WHERE id = %(session)s AND status = 'active' RETURNING id),"
+        " m AS (INSERT INTO messages (id, session_id, role, content, agent_id)"
+        "       SELECT %(message)s, s.id, 'user', %(content)s, %(agent)s FROM s RETURNING id),"
+        " p AS (INSERT INTO presence (user_id, workspace_id, agent_id, state, session_id, tool_name, turn_id)"
+        "       SELECT %(user)s, %(ws)s, %(agent)s, 'thinking', s.id, '', %(turn)s FROM s"
+        "       ON CONFLICT (user_id, workspace_id, agent_id) DO UPDATE SET state = 'thinking',"
+        "         session_id = EXCLUDED.session_id, tool_name = '', turn_id = EXCLUDED.turn_id, since = now()"
+        "       RETURNING 1)"
+        " SELECT (SELECT count(*) FROM m) AS added, (SELECT count(*) FROM p) AS presence",
+        {
+            "session": session_id,
+            "message": new_id("msg"),
+            "content": content,
+            "agent": agent_id,
+            "user": user_id,
+            "ws": workspace_id,
+            "turn": turn_id,
+        },
+    )
+    row = await cur.fetchone()
+    return bool(row and row["added"])
+
+
+MESSAGE_INSERT = (
+    "INSERT INTO messages (id, session_id, role, content, agent_id, tool_calls, tool_call_id, tool_name,"
+    " prompt_tokens, completion_tokens, cost_usd, error)"
+    " VALUES (%(id)s, %(session_id)s, %(role)s, %(content)s, %(agent_id)s, %(tool_calls)s, %(tool_call_id)s,"
+    " %(tool_name)s, %(prompt_tokens)s, %(completion_tokens)s, %(cost_usd)s, %(error)s)"
+)
+
+
+def message_row(session_id: str, role: str, content: str, agent_id: str, **fields: Any) -> dict[str, Any]:
+    """A row for MESSAGE_INSERT with a fresh id; unset fields take their empty values."""
+    return {
+        "id": new_id("msg"),
+        "session_id": session_id,
+        "role": role,
+        "content": content,
+        "agent_id": agent_id or None,
+        "tool_calls": None,
+        "tool_call_id": None,
+        "tool_name": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": Decimal(0),
+        "error": None,
+        **fields,
+    }
+
+
+async def append_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Inserts many messages in one pipelined batch."""
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(MESSAGE_INSERT, rows)

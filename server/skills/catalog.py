@@ -76,7 +76,8 @@ class Catalog:
         """The skills' tools, plus allow, minus deny, in a stable order."""
         names: dict[str, None] = {}
         for skill_id in skill_ids:
-            for name in self.skills[skill_id].tools:
+            # A stored agent may name a skill whose manifest has since been removed: it contributes nothing.
+            for name in self.skills[skill_id].tools if skill_id in self.skills else ():
                 names[name] = None
         for name in allow:
             names[name] = None

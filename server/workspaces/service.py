@@ -45,8 +45,8 @@ def check_settings(settings: common_pb2.WorkspaceSettings) -> dict[str, Any]:
         raise InvalidArgument("settings.sessionIdleTimeoutMinutes must be 1 to 43200")
     if settings.HasField("daily_reset_hour") and not 0 <= settings.daily_reset_hour <= 23:
         raise InvalidArgument("settings.dailyResetHour must be 0 to 23")
-    if settings.HasField("memory_retention_days") and not 1 <= settings.memory_retention_days <= 3650:
-        raise InvalidArgument("settings.memoryRetentionDays must be 1 to 3650")
+    if settings.HasField("memory_retention_days") and not 0 <= settings.memory_retention_days <= 3650:
+        raise InvalidArgument("settings.memoryRetentionDays must be 0 (keep forever) to 3650")
     return json_format.MessageToDict(settings)
 
 
@@ -71,7 +71,9 @@ def workspace_message(row: dict[str, Any]) -> common_pb2.Workspace:
         restrictions=common_pb2.WorkspaceRestrictions(
             allowed_providers=_list_value(row["allowed_providers"]),
             allowed_models=_list_value(row["allowed_models"]),
-        ),
+        )
+        if row["allowed_providers"] is not None or row["allowed_models"] is not None
+        else None,
         member_count=row["member_count"],
         created_at=to_timestamp(row["created_at"]),
         updated_at=to_timestamp(row["updated_at"]),
@@ -192,12 +194,15 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
         if not request.user_id and not request.email:
             raise InvalidArgument("userId or email is required")
         async with self.deps.db.transaction() as conn:
-            caller_role = await require_member(conn, request.workspace_id, user_id)
+            # Roles are read under the lock, so a concurrent demotion of the caller is seen.
+            roles = await store.lock_members(conn, request.workspace_id)
+            caller_role = roles.get(user_id)
+            if caller_role is None:
+                raise NotFound(f"workspace {request.workspace_id} not found")
             require_writer(caller_role, "add members")
             invitee = await store.find_user(conn, request.user_id, request.email)
             if invitee is None:
                 raise NotFound("no user with that id or email")
-            roles = await store.lock_members(conn, request.workspace_id)
             current = roles.get(invitee["id"])
             if caller_role != "owner" and "owner" in (role, current):
                 raise PermissionDenied("only owners may make or change owners")
@@ -211,10 +216,12 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
     ) -> workspaces_pb2.RemoveWorkspaceMemberResponse:
         user_id = current_principal().user_id
         async with self.deps.db.transaction() as conn:
-            caller_role = await require_member(conn, request.workspace_id, user_id)
+            roles = await store.lock_members(conn, request.workspace_id)
+            caller_role = roles.get(user_id)
+            if caller_role is None:
+                raise NotFound(f"workspace {request.workspace_id} not found")
             if request.user_id != user_id:  # anyone may leave; removing others takes owner or admin
                 require_writer(caller_role, "remove members")
-            roles = await store.lock_members(conn, request.workspace_id)
             target = roles.get(request.user_id)
             if target is None:
                 raise NotFound(f"user {request.user_id} is not a member of this workspace")
@@ -229,7 +236,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
         self, request: workspaces_pb2.GetWorkspaceStatsRequest, context: grpc.aio.ServicerContext
     ) -> workspaces_pb2.GetWorkspaceStatsResponse:
         user_id = current_principal().user_id
-        days = request.days or 30
+        days = request.days if request.HasField("days") else 30
         if not 1 <= days <= 365:
             raise InvalidArgument("days must be 1 to 365")
         async with self.deps.db.connection() as conn:

@@ -52,7 +52,9 @@ async def list_workspaces(
 
 async def update_settings(conn: AsyncConnection, workspace_id: str, settings: dict[str, Any]) -> None:
     await conn.execute(
-        "UPDATE workspaces SET settings = %s, updated_at = now() WHERE id = %s", (settings, workspace_id)
+        # A field left out keeps its stored value (a top-level JSON merge).
+        "UPDATE workspaces SET settings = settings || %s, updated_at = now() WHERE id = %s",
+        (settings, workspace_id),
     )
 
 
@@ -186,8 +188,8 @@ async def stats(conn: AsyncConnection, workspace_id: str, days: int) -> dict[str
         "   AND last_activity_at >= WINDOW) AS sessions_active,"
         " (SELECT count(*) FROM messages m JOIN sessions s ON s.id = m.session_id"
         "   WHERE s.workspace_id = %(ws)s AND m.created_at >= WINDOW) AS messages_total,"
-        " (SELECT count(DISTINCT user_id) FROM sessions WHERE workspace_id = %(ws)s"
-        "   AND last_activity_at >= WINDOW) AS active_users,"
+        " (SELECT count(DISTINCT s.user_id) FROM messages m JOIN sessions s ON s.id = m.session_id"
+        "   WHERE s.workspace_id = %(ws)s AND m.role = 'user' AND m.created_at >= WINDOW) AS active_users,"
         " u.prompt_tokens, u.completion_tokens, u.cost_usd"
         " FROM (SELECT coalesce(sum(prompt_tokens), 0) AS prompt_tokens,"
         "              coalesce(sum(completion_tokens), 0) AS completion_tokens,"

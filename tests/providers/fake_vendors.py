@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ class Recorded:
     path: str
     headers: CIMultiDict[str]
     body: Any
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 class FakeVendor:
@@ -44,6 +47,8 @@ class FakeVendor:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        # Indexes (into `requests`) of the requests whose client went away before the reply's body ended.
+        self.dropped: list[int] = []
         self._replies: deque[Reply] = deque()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -51,6 +56,12 @@ class FakeVendor:
 
     def script(self, *replies: Reply) -> None:
         self._replies.extend(replies)
+
+    def reset(self) -> None:
+        """Forgets unused scripted replies and everything recorded (for a vendor shared by several tests)."""
+        self._replies.clear()
+        self.requests.clear()
+        self.dropped.clear()
 
     async def __aenter__(self) -> FakeVendor:
         app = web.Application()
@@ -68,8 +79,15 @@ class FakeVendor:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _stall(self) -> None:
-        await self._stopping.wait()
+    async def _stall(self, request: web.Request | None = None) -> None:
+        """Until the server stops or, given the request, its client goes away."""
+        while not self._stopping.is_set():
+            if request is not None and (request.transport is None or request.transport.is_closing()):
+                return
+            try:
+                await asyncio.wait_for(self._stopping.wait(), 0.02 if request is not None else None)
+            except TimeoutError:
+                pass
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -77,7 +95,10 @@ class FakeVendor:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode()
-        self.requests.append(Recorded(request.method, request.path, CIMultiDict(request.headers), body))
+        self.requests.append(
+            Recorded(request.method, request.path, CIMultiDict(request.headers), body, time.monotonic())
+        )
+        index = len(self.requests) - 1
         if not self._replies:
             return web.json_response({"error": {"message": "no scripted reply"}}, status=599)
         reply = self._replies.popleft()
@@ -93,25 +114,85 @@ class FakeVendor:
         )
         resp.headers.update(reply.headers)
         await resp.prepare(request)
-        for written, chunk in enumerate(reply.chunks):
-            if written == reply.stall_after:
-                await self._stall()
+        try:
+            for written, chunk in enumerate(reply.chunks):
+                if written == reply.stall_after:
+                    await self._stall(request)
+                    self._note_drop(request, index)
+                    return resp
+                if written == reply.cut_after:
+                    await asyncio.sleep(0.02)  # let the client read what was sent before the reset
+                    assert request.transport is not None
+                    request.transport.close()
+                    return resp
+                if written == reply.eof_after:
+                    break
+                await resp.write(chunk.encode())
+                if reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+            if reply.stall_after is not None and reply.stall_after >= len(reply.chunks):
+                await self._stall(request)  # everything sent, but the body is never ended
+                self._note_drop(request, index)
                 return resp
-            if written == reply.cut_after:
-                await asyncio.sleep(0.02)  # let the client read what was sent before the reset
-                assert request.transport is not None
-                request.transport.close()
-                return resp
-            if written == reply.eof_after:
-                break
-            await resp.write(chunk.encode())
-            if reply.chunk_delay:
-                await asyncio.sleep(reply.chunk_delay)
-        if reply.stall_after is not None and reply.stall_after >= len(reply.chunks):
-            await self._stall()  # everything sent, but the body is never ended
-            return resp
-        await resp.write_eof()
+            await resp.write_eof()
+        except ConnectionResetError:  # the client went away while we were writing
+            self.dropped.append(index)
         return resp
+
+    def _note_drop(self, request: web.Request, index: int) -> None:
+        if request.transport is None or request.transport.is_closing():
+            self.dropped.append(index)
+
+
+class VendorThread:
+    """A FakeVendor on its own event loop in a daemon thread, so one vendor can outlive a test's event loop (e.g.
+    a module-scoped vendor whose URL a module's gateway is configured with). `script`, `reset`, `requests` and
+    `dropped` of `vendor` may be used from any thread."""
+
+    def __init__(self) -> None:
+        self.vendor = FakeVendor()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fake-vendor", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.vendor.url
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with self.vendor:
+                self._ready.set()
+                await self._stop.wait()
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            self._ready.set()
+
+    def start(self) -> VendorThread:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None or not self.vendor.url:
+            raise RuntimeError("fake vendor failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def __enter__(self) -> FakeVendor:
+        self.start()
+        return self.vendor
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 # --- OpenAI chat.completion.chunk streams ------------------------------------------------------------------------
