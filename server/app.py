@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -13,12 +15,9 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from server import contract
+from server import contract, workers
 from server.agents.global_file import load_global_agents
-from server.agents.service import AgentsService
-from server.auth.service import AuthService
 from server.auth.tokens import AccessTokens
-from server.chat.service import ChatService
 from server.config import Settings
 from server.db.database import Database
 from server.db.embedded import start_embedded
@@ -31,30 +30,36 @@ from server.interceptors.auth import AuthInterceptor
 from server.interceptors.errors import ErrorInterceptor
 from server.interceptors.observe import AccessLogInterceptor, MetricsInterceptor
 from server.interceptors.request_id import RequestIdInterceptor
-from server.onboarding.service import OnboardingService
 from server.paging import PageTokens
 from server.providers.registry import Providers
-from server.sessions.service import SessionsService
 from server.skills.catalog import Catalog
-from server.system.service import SystemService
-from server.tools.builtin import BUILTIN_HANDLERS
+from server.tools.catalog import BUILTIN_TOOLS
+from server.tools.registry import EXTRA_SPECS, load_handlers
 from server.tools.runtime import ToolRunner
-from server.workspaces.service import WorkspacesService
 
 log = logging.getLogger(__name__)
 
 ServicerFactory = Callable[[Deps], Any]
 
-# Domains implemented so far; every other contract service answers UNIMPLEMENTED until its issue lands.
-SERVICERS: dict[str, ServicerFactory] = {
-    "astra.v1.AuthService": AuthService,
-    "astra.v1.SystemService": SystemService,
-    "astra.v1.WorkspacesService": WorkspacesService,
-    "astra.v1.AgentsService": AgentsService,
-    "astra.v1.OnboardingService": OnboardingService,
-    "astra.v1.ChatService": ChatService,
-    "astra.v1.SessionsService": SessionsService,
-}
+
+def discover_servicers() -> dict[str, ServicerFactory]:
+    """Every domain package's `service` module lists what it implements in SERVICES (full service name ->
+    factory). Contract services no package implements answer UNIMPLEMENTED."""
+    import server
+
+    found: dict[str, ServicerFactory] = {}
+    for info in pkgutil.iter_modules(server.__path__):
+        if not info.ispkg:
+            continue
+        try:
+            module = importlib.import_module(f"server.{info.name}.service")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"server.{info.name}.service":
+                raise
+            continue
+        found.update(getattr(module, "SERVICES", {}))
+    return found
+
 
 GRPC_OPTIONS = [
     ("grpc.so_reuseport", 0),  # a second replica on the same port must fail loudly, not share silently
@@ -93,9 +98,21 @@ def _unimplemented(service: ServiceDescriptor) -> grpc.GenericRpcHandler:
 class Core:
     """Owns the database (embedded or external), the pool, health, and the grpc.aio server."""
 
-    def __init__(self, settings: Settings, servicers: dict[str, ServicerFactory] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        servicers: dict[str, ServicerFactory] | None = None,
+        *,
+        serve_api: bool = True,
+        run_workers: bool = True,
+    ):
         self.settings = settings
-        self.servicers = {**SERVICERS, **(servicers or {})}
+        self.servicers = {**discover_servicers(), **(servicers or {})}
+        # A worker-only process still serves gRPC health (for its probes), but no API.
+        self.serve_api = serve_api
+        self.run_workers = run_workers
+        self.stop_workers = asyncio.Event()
+        self.worker_tasks: list[asyncio.Task[None]] = []
         self.embedded: Any = None
         self.server: grpc.aio.Server | None = None
         self.deps: Deps | None = None
@@ -103,8 +120,9 @@ class Core:
 
     async def start(self) -> None:
         settings = self.settings
-        # Bad skill manifests fail start-up before anything else is touched.
-        self.catalog = Catalog.load(settings.skills_dir)
+        # Bad skill manifests or tool plugins fail start-up before anything else is touched.
+        handlers = load_handlers()
+        self.catalog = Catalog.load(settings.skills_dir, {**BUILTIN_TOOLS, **EXTRA_SPECS})
         conninfo = settings.database_url
         if settings.embedded_db:
             self.embedded, conninfo = await asyncio.to_thread(start_embedded, settings.data_dir)
@@ -123,7 +141,7 @@ class Core:
             pages=PageTokens(settings.jwt_secret),
             catalog=self.catalog,
             providers=Providers(settings),
-            tools=ToolRunner(self.catalog.tools, BUILTIN_HANDLERS),
+            tools=ToolRunner(self.catalog.tools, handlers),
         )
 
         await health.probe(conninfo, pool)
@@ -141,7 +159,7 @@ class Core:
             ],
             options=GRPC_OPTIONS,
         )
-        for service in services:
+        for service in services if self.serve_api else ():
             factory = self.servicers.get(service.full_name)
             if factory is None:
                 server.add_generic_rpc_handlers((_unimplemented(service),))
@@ -158,13 +176,24 @@ class Core:
         await server.start()
         self.server = server
         health.start(conninfo, pool)
-        log.info("grpc core listening", extra={"port": self.port})
+        log.info("grpc core listening", extra={"port": self.port, "api": self.serve_api})
+        if self.run_workers:
+            for name, worker in workers.discover().items():
+                task = asyncio.create_task(workers.supervise(name, worker, deps, self.stop_workers), name=name)
+                self.worker_tasks.append(task)
+            log.info("workers running", extra={"workers": [t.get_name() for t in self.worker_tasks]})
 
     async def drain(self) -> None:
         if self.deps:
             await self.deps.health.start_draining()
 
     async def stop(self, grace: float | None = None) -> None:
+        self.stop_workers.set()
+        if self.worker_tasks:
+            _, pending = await asyncio.wait(self.worker_tasks, timeout=grace or 1)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self.worker_tasks, return_exceptions=True)
         if self.server:
             await self.server.stop(grace)
         if self.deps:

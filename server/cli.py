@@ -33,7 +33,7 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
     runner: web.AppRunner | None = None
     if role in ("all", "grpc", "worker"):
         settings = with_jwt_secret(settings)
-        core = Core(settings)
+        core = Core(settings, serve_api=role != "worker", run_workers=role != "grpc")
         await core.start()
     if role in ("all", "edge"):
         if role == "edge" and not settings.grpc_target:

@@ -189,3 +189,6 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
             can_chat=not reason,
             cannot_chat_reason=reason,
         )
+
+
+SERVICES = {"astra.v1.AgentsService": AgentsService}

@@ -133,3 +133,6 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             role=principal.role,
             expires_at=to_timestamp(datetime.fromtimestamp(principal.token_expires_at, UTC)),
         )
+
+
+SERVICES = {"astra.v1.AuthService": AuthService}

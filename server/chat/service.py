@@ -155,3 +155,6 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         return chat_pb2.GetAgentHealthResponse(
             status="degraded" if degraded else "ok", providers=providers, turns_in_flight=self.engine.in_flight
         )
+
+
+SERVICES = {"astra.v1.ChatService": ChatService}

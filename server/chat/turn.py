@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from astra.v1 import chat_pb2, common_pb2
+from server import events
 from server.agents.resolve import ResolvedAgent, resolve_with_workspace
 from server.chat import presence
 from server.chat.context import build_context, session_expired
@@ -385,6 +386,25 @@ class TurnEngine:
             )
             await sessions.touch(conn, turn.session_id, len(rows))
             await presence.advance(conn, p.user_id, p.workspace_id, agent.id, turn.turn_id, "idle")
+            await events.emit(
+                conn,
+                p.workspace_id,
+                "agent.failed" if turn.error else "agent.completed",
+                {
+                    "agentId": agent.id,
+                    "sessionId": turn.session_id,
+                    "userId": p.user_id,
+                    "messageId": message_id,
+                    "content": turn.content,
+                    "toolsUsed": turn.tools_used,
+                    "usage": {
+                        "promptTokens": turn.prompt_tokens,
+                        "completionTokens": turn.completion_tokens,
+                        "costUsd": float(cost),
+                    },
+                    **({"error": turn.error} if turn.error else {}),
+                },
+            )
         return message_id
 
 

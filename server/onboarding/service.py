@@ -41,3 +41,6 @@ class OnboardingService(onboarding_pb2_grpc.OnboardingServiceServicer):
             row = await workspaces.get_workspace(conn, workspace_id, user_id)
         assert row is not None
         return onboarding_pb2.SetupResponse(workspace=workspace_message(row), agents=agents)
+
+
+SERVICES = {"astra.v1.OnboardingService": OnboardingService}

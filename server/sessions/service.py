@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 
 from astra.v1 import common_pb2, sessions_pb2, sessions_pb2_grpc
+from server import events
 from server.agents.resolve import resolve
 from server.context import current_principal
 from server.deps import Deps
@@ -182,8 +183,23 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
             row = await store.insert_message(conn, session["id"], "system", marker, agent_id=target.agent.id)
             await store.set_agent(conn, session["id"], target.agent.id)
             await store.touch(conn, session["id"], 1)
+            await events.emit(
+                conn,
+                principal.workspace_id,
+                "session.handoff",
+                {
+                    "sessionId": session["id"],
+                    "fromAgentId": previous,
+                    "toAgentId": target.agent.id,
+                    "note": request.note,
+                    "userId": principal.user_id,
+                },
+            )
             updated = await store.own_session(conn, session["id"], principal.user_id, principal.workspace_id)
         assert updated is not None
         return sessions_pb2.HandoffSessionResponse(
             session=session_message(updated), previous_agent_id=previous, handoff_message_id=row["id"]
         )
+
+
+SERVICES = {"astra.v1.SessionsService": SessionsService}

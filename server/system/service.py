@@ -102,3 +102,6 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         self, request: system_pb2.MetricsRequest, context: grpc.aio.ServicerContext
     ) -> httpbody_pb2.HttpBody:
         return httpbody_pb2.HttpBody(content_type=CONTENT_TYPE_LATEST, data=generate_latest(REGISTRY))
+
+
+SERVICES = {"astra.v1.SystemService": SystemService}

@@ -339,3 +339,6 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
         if not found:
             raise NotFound("no such grant")
         return workspaces_pb2.RevokeAgentGrantResponse()
+
+
+SERVICES = {"astra.v1.WorkspacesService": WorkspacesService}

@@ -1,4 +1,4 @@
-"""Handlers of the built-in tools that need nothing but the process: calculator and current_time."""
+"""Tools that need nothing but the process: calculator and current_time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from server.tools.runtime import Handler, ToolContext, ToolInputError
+from server.tools.registry import handler
+from server.tools.runtime import ToolContext, ToolInputError
 
 _BINARY = {
     ast.Add: operator.add,
@@ -46,6 +47,7 @@ def _evaluate(node: ast.AST) -> int | float:
     raise ToolInputError(f"unsupported element in expression: {type(node).__name__}")
 
 
+@handler("calculator")
 async def calculator(arguments: dict[str, Any], context: ToolContext) -> str:
     try:
         tree = ast.parse(arguments["expression"], mode="eval")
@@ -57,6 +59,7 @@ async def calculator(arguments: dict[str, Any], context: ToolContext) -> str:
     return str(value)
 
 
+@handler("current_time")
 async def current_time(arguments: dict[str, Any], context: ToolContext) -> str:
     name = arguments.get("timezone") or context.timezone or "UTC"
     try:
@@ -65,7 +68,3 @@ async def current_time(arguments: dict[str, Any], context: ToolContext) -> str:
         raise ToolInputError(f"unknown time zone {name!r}") from None
     now = datetime.now(UTC).astimezone(zone)
     return f"{now.isoformat(timespec='seconds')} ({name}, {now:%A})"
-
-
-# Tools whose handlers live elsewhere (memory, web, sessions) join this map as their domains land.
-BUILTIN_HANDLERS: dict[str, Handler] = {"calculator": calculator, "current_time": current_time}

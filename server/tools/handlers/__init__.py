@@ -1,0 +1,1 @@
+"""Tool handlers, one module per family; each registers its tools with `@handler(name)`."""
