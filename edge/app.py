@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import grpc
 from aiohttp import web
@@ -92,6 +93,8 @@ class Gateway:
                 binding, bindings = self.router.match(request.method, request.rel_url.raw_path)
             except NoRoute:
                 raise EdgeError(404, f"no route for {request.path}") from None
+            except UnicodeDecodeError:
+                raise EdgeError(400, "the path has a percent-encoded value that is not UTF-8") from None
             except MethodNotAllowed as exc:
                 raise EdgeError(
                     405,
@@ -103,7 +106,7 @@ class Gateway:
             message = build_request(
                 route,
                 bindings,
-                list(request.query.items()),
+                query_items(request),
                 await self._read_body(request, route),
                 request.content_type if request.body_exists else "",
             )
@@ -183,6 +186,16 @@ class Gateway:
             # A client that went away cancels the turn behind the stream.
             if not call.done():
                 call.cancel()
+
+
+def query_items(request: web.Request) -> list[tuple[str, str]]:
+    """The query string's pairs, refusing percent-escapes that are not UTF-8 (which would otherwise arrive as
+    replacement characters)."""
+    raw = request.rel_url.raw_query_string
+    try:
+        return parse_qsl(raw, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise EdgeError(400, "the query string has a percent-encoded value that is not UTF-8") from None
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

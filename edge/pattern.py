@@ -138,14 +138,14 @@ class PathTemplate:
             if binding.multi:
                 values[binding.name] = "/".join(_decode_reserved(s) for s in bound)
             else:
-                values[binding.name] = unquote(bound[0])
+                values[binding.name] = unquote(bound[0], errors="strict")
         return values
 
 
 def _decode_reserved(segment: str) -> str:
     # Multi-segment variables keep "%2F"/"%2f" encoded so a decoded "/" is always a real separator.
     parts = _PCT_SLASH.split(segment)  # the capturing group puts the kept escapes at odd indexes
-    return "".join(part if index % 2 else unquote(part) for index, part in enumerate(parts))
+    return "".join(part if index % 2 else unquote(part, errors="strict") for index, part in enumerate(parts))
 
 
 class _Parser:
