@@ -19,8 +19,10 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/astra serve
 
+# A private temp dir per run: pytest's shared default is pruned by concurrent runs on the same machine.
 test: install
-	$(PY) -m pytest -q
+	d=$$(mktemp -d /tmp/astra-tests.XXXXXX) && $(PY) -m pytest -q -p no:cacheprovider --basetemp=$$d; \
+		status=$$?; rm -rf $$d; exit $$status
 
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/node @bufbuild/buf@$(BUF_VERSION)
@@ -55,3 +57,34 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .astra .pytest_cache .ruff_cache
+
+# --- Clients (clients/python: betterproto + grpclib; clients/typescript: protobuf-es + Connect) ---------------------
+CLIENT_PY_GEN := clients/python/astra_client/gen
+CLIENT_TS     := clients/typescript
+BETTERPROTO   := --plugin=protoc-gen-python_betterproto=$(VENV)/bin/protoc-gen-python_betterproto
+
+.PHONY: clients check-clients deploy-check schemathesis
+
+$(CLIENT_TS)/node_modules: $(CLIENT_TS)/package-lock.json
+	cd $(CLIENT_TS) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+# Regenerates both clients' code from proto/.
+clients: install $(CLIENT_TS)/node_modules
+	rm -rf $(CLIENT_PY_GEN) && mkdir -p $(CLIENT_PY_GEN)
+	$(PY) -m grpc_tools.protoc -Iproto $(BETTERPROTO) --python_betterproto_out=$(CLIENT_PY_GEN) $(PROTOS)
+	rm -rf $(CLIENT_TS)/src/gen
+	cd $(CLIENT_TS) && node_modules/.bin/buf generate --template buf.gen.yaml ../../proto
+
+# Fails when the committed client code is not what `make clients` writes; type-checks the TypeScript client.
+check-clients: install $(CLIENT_TS)/node_modules
+	rm -rf $(VENV)/clientcheck && mkdir -p $(VENV)/clientcheck/py
+	$(PY) -m grpc_tools.protoc -Iproto $(BETTERPROTO) --python_betterproto_out=$(VENV)/clientcheck/py $(PROTOS)
+	diff -r -x __pycache__ $(VENV)/clientcheck/py $(CLIENT_PY_GEN) || (echo "clients/python is stale: run 'make clients'" && exit 1)
+	cd $(CLIENT_TS) && node_modules/.bin/buf generate --template buf.gen.yaml -o $(CURDIR)/$(VENV)/clientcheck/ts ../../proto
+	diff -r $(VENV)/clientcheck/ts/src/gen $(CLIENT_TS)/src/gen || (echo "clients/typescript is stale: run 'make clients'" && exit 1)
+	cd $(CLIENT_TS) && node_modules/.bin/tsc --noEmit -p .
+
+# Validates deploy/ offline against the Kubernetes JSON schemas shipped in kubernetes-validate, plus house rules.
+deploy-check: install
+	$(PY) deploy/check.py
