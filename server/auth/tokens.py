@@ -14,6 +14,7 @@ from server.errors import Unauthenticated
 
 ALGORITHM = "HS256"
 _REQUIRED = ["sub", "iat", "exp", "jti", "typ"]
+_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class AccessTokens:
         # During a secret rotation tokens signed with the previous secret stay valid until they expire.
         self._keys = [k for k in (secret, previous) if k]
         self.ttl_s = ttl_s
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, user_id: str) -> tuple[str, float]:
         # iat keeps milliseconds so a logout and a login in the same second are told apart.
@@ -39,6 +41,21 @@ class AccessTokens:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), float(exp)
 
     def verify(self, token: str) -> AccessClaims:
+        """The token's claims; UNAUTHENTICATED for anything but a valid, unexpired access token. Verified tokens are
+        remembered until they expire (signature checks dominate a cheap call); revocation is checked by the caller
+        on every call regardless."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at > time.time():
+                return cached
+            del self._verified[token]
+        claims = self._verify(token)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         for key in self._keys:
             try:
                 claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": _REQUIRED})
