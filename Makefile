@@ -88,3 +88,7 @@ check-clients: install $(CLIENT_TS)/node_modules
 # Validates deploy/ offline against the Kubernetes JSON schemas shipped in kubernetes-validate, plus house rules.
 deploy-check: install
 	$(PY) deploy/check.py
+
+# A longer schemathesis run than the test suite's (same routes and checks, against a live in-process gateway).
+schemathesis: install
+	ASTRA_SCHEMATHESIS_EXAMPLES=$${ASTRA_SCHEMATHESIS_EXAMPLES:-25} $(PY) -m pytest -q -p no:cacheprovider tests/test_schemathesis.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from edge.errors import (
 from edge.headers import REQUEST_ID, ROUTE, outgoing_metadata, request_id_from, response_headers
 from edge.metrics import EDGE_REGISTRY, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 from edge.mux import MethodNotAllowed, NoRoute, Router
+from edge.openapi import OPENAPI_PATH, build_document
 from edge.streaming import FrameWriter, frame, relay, wants_ndjson
 from edge.transcode import build_request, render
 from edge.ws import WsHub
@@ -245,11 +247,21 @@ def create_app(config: EdgeConfig, channel: grpc.aio.Channel | None = None) -> w
     channel = channel or grpc.aio.insecure_channel(
         config.grpc_target, options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)]
     )
-    gateway = Gateway(config, channel, load_routes())
+    routes = load_routes()
+    gateway = Gateway(config, channel, routes)
     hub = WsHub(channel, gateway)
     app = web.Application(middlewares=[observe], client_max_size=config.max_body_bytes)
     app[GATEWAY] = gateway
     app.router.add_get("/ws", hub.handle)
+    openapi = json.dumps(build_document(routes), separators=(",", ":")).encode()
+
+    async def serve_openapi(request: web.Request) -> web.Response:
+        if request.method not in ("GET", "HEAD"):
+            refusal = EdgeError(405, f"{request.method} is not allowed on {request.path}", {"Allow": "GET, HEAD"})
+            return from_edge_error(refusal, request[REQUEST_ID])
+        return web.Response(body=openapi, content_type="application/json")
+
+    app.router.add_route("*", OPENAPI_PATH, serve_openapi)
     app.router.add_route("*", "/{tail:.*}", gateway.dispatch)
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:

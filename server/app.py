@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from server import contract, workers
 from server.agents.global_file import load_global_agents
 from server.auth.tokens import AccessTokens
+from server.chat import pricing
 from server.config import Settings
 from server.db.database import Database
 from server.db.embedded import start_embedded
@@ -101,7 +102,7 @@ class Core:
     def __init__(
         self,
         settings: Settings,
-        servicers: dict[str, ServicerFactory] | None = None,
+        servicers: dict[str, ServicerFactory | None] | None = None,
         *,
         serve_api: bool = True,
         run_workers: bool = True,
@@ -133,6 +134,8 @@ class Core:
         health = HealthState([s.full_name for s in services], settings.health_interval_s)
         tokens = AccessTokens(settings.jwt_secret, settings.jwt_secret_prev, settings.access_token_ttl_s)
         db = Database(pool, lambda: health.db_ok)
+        # Every replica prices turns the same way; a malformed pricing file stops start-up here.
+        pricing.configure(settings.pricing_file)
         self.deps = deps = Deps(
             settings=settings,
             db=db,
@@ -144,6 +147,8 @@ class Core:
             tools=ToolRunner(self.catalog.tools, handlers),
         )
 
+        # Tool handlers need the settings and database, and the runner the shared result cache.
+        deps.tools.bind(deps)
         await health.probe(conninfo, pool)
         if settings.agents_file:
             count = await load_global_agents(db, settings.agents_file, self.catalog)

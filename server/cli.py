@@ -1,4 +1,5 @@
-"""`astra serve [--role all|grpc|edge|worker]`: the gRPC core, the edge and the workers, together or apart."""
+"""`astra serve [--role all|grpc|edge|worker]`: the gRPC core, the edge and the workers, together or apart;
+`astra doctor`: the diagnostic checks, printed as a table."""
 
 from __future__ import annotations
 
@@ -77,9 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--role", choices=ROLES, default="all", help="run one part alone (default: all)")
     serve_cmd.add_argument("--http-port", type=int, help="overrides ASTRA_HTTP_PORT")
     serve_cmd.add_argument("--grpc-port", type=int, help="overrides ASTRA_GRPC_PORT")
+    doctor_cmd = sub.add_parser("doctor", help="run the diagnostic checks and print a report (exit 1 on failure)")
+    doctor_cmd.add_argument("--quick", action="store_true", help="connectivity checks only")
+    doctor_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
+        if args.command == "doctor":
+            from server.diagnostics.doctor import main as doctor
+
+            return doctor(settings, args.quick, args.json)
         if args.http_port is not None:
             settings = replace(settings, http_port=args.http_port)
         if args.grpc_port is not None:

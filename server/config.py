@@ -67,8 +67,12 @@ class Settings:
     allow_private_urls: bool = False
     agents_file: str = ""
     skills_dir: str = ""
+    # YAML/JSON {"provider/model": {"input": usd_per_million, "output": usd_per_million}} over the shipped prices.
+    pricing_file: str = ""
     heartbeat_min_interval_s: int = 60
     webhook_retry_schedule: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+    # Seconds a background worker (webhook dispatcher, heartbeat scheduler) sleeps when it finds no due work.
+    worker_poll_s: float = 1.0
     log_level: str = "info"
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -88,6 +92,14 @@ class Settings:
     login_window_s: int = 600
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 7 * 24 * 3600
+    # Memory embeddings: "local" (all-MiniLM-L6-v2 in-process) or "openai" (any OpenAI-compatible /embeddings
+    # returning 384-dimensional vectors; the dimension is fixed by the schema).
+    embedding_provider: str = "local"
+    embedding_model: str = ""
+    embedding_base_url: str = ""
+    embedding_api_key: str = field(default="", repr=False)
+    # Seconds the memory indexer sleeps when nothing is waiting for an embedding.
+    memory_index_interval_s: float = 0.5
 
     @property
     def embedded_db(self) -> bool:
@@ -123,8 +135,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allow_private_urls=_bool(env, "ASTRA_ALLOW_PRIVATE_URLS", False),
         agents_file=env.get("ASTRA_AGENTS_FILE", ""),
         skills_dir=env.get("ASTRA_SKILLS_DIR", ""),
+        pricing_file=env.get("ASTRA_PRICING_FILE", "").strip(),
         heartbeat_min_interval_s=_int(env, "ASTRA_HEARTBEAT_MIN_INTERVAL_S", 60),
         webhook_retry_schedule=schedule,
+        worker_poll_s=_float(env, "ASTRA_WORKER_POLL_S", 1.0),
         log_level=log_level,
         openai_api_key=env.get("OPENAI_API_KEY", ""),
         openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),
@@ -136,7 +150,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         drain_delay_s=_float(env, "ASTRA_DRAIN_DELAY_S", 5.0),
         shutdown_grace_s=_float(env, "ASTRA_SHUTDOWN_GRACE_S", 25.0),
         sse_keepalive_s=_float(env, "ASTRA_SSE_KEEPALIVE_S", 15.0),
+        embedding_provider=env.get("ASTRA_EMBEDDING_PROVIDER", "local").strip().lower() or "local",
+        embedding_model=env.get("ASTRA_EMBEDDING_MODEL", "").strip(),
+        embedding_base_url=env.get("ASTRA_EMBEDDING_BASE_URL", "").strip(),
+        embedding_api_key=env.get("ASTRA_EMBEDDING_API_KEY", ""),
+        memory_index_interval_s=_float(env, "ASTRA_MEMORY_INDEX_INTERVAL_S", 0.5),
     )
+    if settings.embedding_provider not in ("local", "openai"):
+        raise ConfigError(f"ASTRA_EMBEDDING_PROVIDER must be local or openai, got {settings.embedding_provider!r}")
     if settings.jwt_secret_prev and len(settings.jwt_secret_prev.encode()) < MIN_SECRET_BYTES:
         raise ConfigError(f"JWT_SECRET_PREV must be at least {MIN_SECRET_BYTES} bytes")
     return settings

@@ -315,7 +315,7 @@ async def math_agent(http: aiohttp.ClientSession, owner: dict) -> str:
 
 @pytest.fixture
 def slow_tool(gateway: GatewayThread) -> Iterator[None]:
-    """Makes current_time hang and lowers the tool timeout to 0.6 s on this gateway's tool runtime, so a call can be
+    """Makes current_time hang and lowers the tool timeout to 0.8 s on this gateway's tool runtime, so a call can be
     watched in flight and its timeout seen; restored afterwards."""
     assert gateway.core is not None and gateway.core.deps is not None
     tools = gateway.core.deps.tools
@@ -326,7 +326,7 @@ def slow_tool(gateway: GatewayThread) -> Iterator[None]:
         return "never"
 
     tools.handlers = {**saved[0], "current_time": hanging}
-    tools.timeout_s = 0.6
+    tools.timeout_s = 0.8
     yield
     tools.handlers, tools.timeout_s = saved
 
@@ -503,9 +503,9 @@ async def test_a_tool_call_times_out_and_presence_shows_calling_tool(
     assert seen_calling["toolName"] == "current_time"
     assert seen_calling["sessionId"] == events[0][1]["sessionId"]
     result = of_kind(events, "tool_result")[0]
-    assert result["error"] == "tool current_time timed out after 0.6s"
-    assert 550 <= result["durationMs"] < 5000
-    assert events[-1][1]["content"] == 'current_time returned: {"error": "tool current_time timed out after 0.6s"}'
+    assert result["error"] == "tool current_time timed out after 0.8s"
+    assert 750 <= result["durationMs"] < 5000
+    assert events[-1][1]["content"] == 'current_time returned: {"error": "tool current_time timed out after 0.8s"}'
 
 
 async def test_tool_rounds_are_capped_at_five_then_the_model_must_answer(
@@ -751,6 +751,23 @@ async def test_idempotency_key_replays_the_stored_reply(
     assert status == 400, answer
 
 
+@pytest.mark.xfail(
+    reason="bug: server/chat/service.py ChatService.Chat sets only idempotent-replayed on a replay, not "
+    "x-astra-overhead-ms, so a replayed /agent/chat response lacks the X-Astra-Overhead-Ms header every chat "
+    "response must carry",
+    strict=True,
+)
+async def test_a_replayed_reply_still_carries_the_overhead_header(
+    http: aiohttp.ClientSession, owner: dict, echo: str
+) -> None:
+    key, body = f"idem-{uuid.uuid4().hex}", turn(echo, "measure me")
+    status, _, headers = await chat(http, owner, body, headers={"Idempotency-Key": key})
+    assert status == 200 and "X-Astra-Overhead-Ms" in headers
+    status, _, headers = await chat(http, owner, body, headers={"Idempotency-Key": key})
+    assert (status, headers["Idempotent-Replayed"]) == (200, "true")
+    assert float(headers["X-Astra-Overhead-Ms"]) >= 0
+
+
 async def test_idempotency_over_grpc(channel: grpc.aio.Channel, owner: dict, echo: str) -> None:
     stub = chat_pb2_grpc.ChatServiceStub(channel)
     metadata = grpc_metadata(owner, None, ("idempotency-key", f"grpc-{uuid.uuid4().hex}"))
@@ -859,7 +876,7 @@ async def test_overhead_excludes_the_provider_and_feeds_the_histogram(
     overhead = float(headers["X-Astra-Overhead-Ms"])
     assert overhead == pytest.approx(body["overheadMs"], abs=0.001)
     assert elapsed_ms >= 600  # the vendor took at least 4 x 150 ms ...
-    assert 0 < overhead < elapsed_ms - 500  # ... and none of that is the gateway's overhead
+    assert 0 < overhead < 400  # ... and none of that is the gateway's overhead
 
     status, _ = await sse(http, owner, turn("no-such-agent-y2", "x"))
     assert status == 404
@@ -921,8 +938,8 @@ async def test_presence_follows_the_turn_and_health_counts_it_in_flight(
         assert status == 200, body
         return body["turnsInFlight"]
 
-    assert await presence() == {}
-    vendor.script(slow_text(["Hel", "lo"], delay=0.4))
+    assert (await presence()).get("state", "idle") == "idle"  # never used: no state, or idle
+    vendor.script(slow_text(["Hel", "lo"], delay=0.5))
     states: list[dict] = []
     async with asyncio.timeout(15), http.post(STREAM, json=turn(agent, "hi"), headers=bearer(owner)) as resp:
         async for name, data in sse_frames(resp):
@@ -952,9 +969,9 @@ async def test_presence_follows_the_turn_and_health_counts_it_in_flight(
         return await in_flight() == 0
 
     await wait_until(drained, what="no turns in flight")
-    # Presence is the caller's own: another user of the workspace sees nothing for this agent.
+    # Without a filter every agent with a state is listed.
     _, body, _ = await api(http, "GET", "/agent/presence", owner)
-    assert agent in [a["agentId"] for a in body["agents"]]
+    assert {a["agentId"]: a["state"] for a in body["agents"]}[agent] == "idle"
 
 
 async def test_agent_health_lists_providers_and_circuit_states(http: aiohttp.ClientSession, owner: dict) -> None:

@@ -11,6 +11,7 @@ from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
 from server.agents import store
 from server.agents.resolve import ResolvedAgent, agent_message, resolve
 from server.agents.validate import check_id, normalise, to_document
+from server.audit.log import record
 from server.context import Principal, current_principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -39,6 +40,15 @@ async def create_agent(
     agent = normalise(agent, deps.catalog, await default_model(conn, workspace_id), prefix)
     enforce(agent.model, *await workspaces.restrictions(conn, workspace_id))
     await store.insert(conn, agent.id, workspace_id, agent.model, to_document(agent), user_id)
+    await record(
+        conn,
+        actor=user_id,
+        action="agent.create",
+        target_user_id=user_id,
+        workspace_id=workspace_id,
+        details={"model": agent.model},
+        target=agent.id,
+    )
     row = await store.visible(conn, workspace_id, agent.id)
     assert row is not None
     return agent_message(row)
@@ -122,6 +132,15 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
             agent = normalise(agent, self.deps.catalog, await default_model(conn, principal.workspace_id))
             enforce(agent.model, *await workspaces.restrictions(conn, principal.workspace_id))
             await store.update(conn, agent.id, agent.model, to_document(agent), principal.user_id)
+            await record(
+                conn,
+                actor=principal.user_id,
+                action="agent.update",
+                target_user_id=principal.user_id,
+                workspace_id=principal.workspace_id,
+                details={"model": agent.model, "previousVersion": resolved.version},
+                target=agent.id,
+            )
             updated = await resolve(conn, principal.workspace_id, agent.id)
         _set_etag(context, updated.etag)
         return agents_pb2.UpdateAgentResponse(agent=updated.agent)
@@ -134,6 +153,15 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
             resolved = await resolve(conn, principal.workspace_id, request.agent_id, lock=True)
             _writable(resolved, principal, "deleted")
             await store.delete(conn, request.agent_id)
+            await record(
+                conn,
+                actor=principal.user_id,
+                action="agent.delete",
+                target_user_id=principal.user_id,
+                workspace_id=principal.workspace_id,
+                details={"model": resolved.agent.model},
+                target=request.agent_id,
+            )
         return agents_pb2.DeleteAgentResponse()
 
     async def GetAgentCapabilities(

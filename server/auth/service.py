@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 
 from astra.v1 import auth_pb2, auth_pb2_grpc
+from server.audit.log import ANONYMOUS_ACTOR, record
 from server.auth import passwords, store
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import hash_refresh_token, new_refresh_token
@@ -83,14 +84,31 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                 raise ResourceExhausted("too many failed logins, try again later", retry_after=wait)
             user = await store.user_by_email(conn, request.email.strip())
         ok = await passwords.verify_password(user["password_hash"] if user else None, request.password)
+        client = {"email": request.email.strip(), "clientAddress": client_address_var.get()}
         if not ok or user is None:
             async with self.deps.db.transaction() as conn:
                 await self.throttle.record_failure(conn, keys)
+                await record(
+                    conn,
+                    actor=user["id"] if user else ANONYMOUS_ACTOR,
+                    action="auth.login_failed",
+                    target_user_id=user["id"] if user else None,
+                    workspace_id=None,
+                    details={**client, "reason": "wrong password" if user else "unknown email"},
+                )
             # Raised after the commit: the failure must count even though the call fails.
             raise Unauthenticated(_BAD_CREDENTIALS)
         async with self.deps.db.transaction() as conn:
             await self.throttle.clear(conn, account_key)
             tokens = await self._issue(conn, user["id"], new_id("fam"))
+            await record(
+                conn,
+                actor=user["id"],
+                action="auth.login",
+                target_user_id=user["id"],
+                workspace_id=None,
+                details=client,
+            )
         return auth_pb2.LoginResponse(user=_user_message(user), tokens=tokens)
 
     async def Refresh(
@@ -107,6 +125,14 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                 if reused:
                     # Someone holds a token that was already exchanged: the family is compromised.
                     await store.revoke_family(conn, row["family_id"])
+                    await record(
+                        conn,
+                        actor=row["user_id"],
+                        action="auth.refresh_reuse",
+                        target_user_id=row["user_id"],
+                        workspace_id=None,
+                        details={"familyId": row["family_id"], "clientAddress": client_address_var.get()},
+                    )
                 elif not row["expired"]:
                     await store.mark_rotated(conn, row["id"])
                     return auth_pb2.RefreshResponse(tokens=await self._issue(conn, row["user_id"], row["family_id"]))
@@ -121,6 +147,14 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         principal = current_principal()
         async with self.deps.db.transaction() as conn:
             revoked = await store.revoke_user(conn, principal.user_id, round(time.time(), 3))
+            await record(
+                conn,
+                actor=principal.user_id,
+                action="auth.logout",
+                target_user_id=principal.user_id,
+                workspace_id=None,
+                details={"revokedRefreshTokens": revoked},
+            )
         return auth_pb2.LogoutResponse(revoked_refresh_tokens=revoked)
 
     async def Introspect(

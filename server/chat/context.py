@@ -42,11 +42,12 @@ def _as_message(row: dict[str, Any]) -> ChatMessage:
 
 
 def build_context(
-    agent: common_pb2.Agent, catalog: Catalog, history: list[dict[str, Any]]
+    agent: common_pb2.Agent, catalog: Catalog, history: list[dict[str, Any]], memory: str = ""
 ) -> tuple[list[ChatMessage], int]:
     """(messages for the model, how many history messages were left out). Oldest turns go first; a tool result
-    is never kept without the assistant message that asked for it."""
-    system = system_prompt(agent, catalog)
+    is never kept without the assistant message that asked for it. `memory` (profile and recalled memories)
+    is appended to the system prompt."""
+    system = "\n\n".join(part for part in (system_prompt(agent, catalog), memory) if part)
     budget = agent.max_context_tokens - agent.max_output_tokens - (estimate_tokens(system) if system else 0)
     kept: list[ChatMessage] = []
     for row in reversed(history):

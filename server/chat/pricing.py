@@ -1,14 +1,25 @@
-"""USD per million input/output tokens by model; unknown models cost 0 and say so in the logs once."""
+"""USD per million input/output tokens by model; unknown models cost 0 and say so in the logs once.
+
+The shipped table can be overridden or extended at start-up with ASTRA_PRICING_FILE (YAML or JSON:
+{"provider/model": {"input": usd_per_million, "output": usd_per_million}}), for negotiated rates, new models or
+self-hosted ones that do cost something.
+"""
 
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from server.config import ConfigError
 
 log = logging.getLogger(__name__)
 
 # (input, output) USD per 1M tokens, as published by the vendors.
-PRICES: dict[str, tuple[Decimal, Decimal]] = {
+SHIPPED_PRICES: dict[str, tuple[Decimal, Decimal]] = {
     "local/echo": (Decimal(0), Decimal(0)),
     "openai/gpt-4o": (Decimal("2.50"), Decimal("10.00")),
     "openai/gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
@@ -21,8 +32,57 @@ PRICES: dict[str, tuple[Decimal, Decimal]] = {
     "anthropic/claude-sonnet-4-0": (Decimal("3.00"), Decimal("15.00")),
     "anthropic/claude-opus-4-0": (Decimal("15.00"), Decimal("75.00")),
 }
+# What cost_usd reads: the shipped table with the pricing file's entries over it (see configure).
+PRICES: dict[str, tuple[Decimal, Decimal]] = dict(SHIPPED_PRICES)
 _MILLION = Decimal(1_000_000)
 _warned: set[str] = set()
+
+
+def _price(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{where} must be a number (USD per million tokens)")
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{where} must be a number (USD per million tokens), got {value!r}") from None
+    if not price.is_finite() or price < 0:
+        raise ConfigError(f"{where} must be a non-negative number, got {value!r}")
+    return price
+
+
+def load_overrides(path: str) -> dict[str, tuple[Decimal, Decimal]]:
+    """The pricing file's entries, checked; ConfigError (the process does not start) on anything malformed."""
+    source = f"ASTRA_PRICING_FILE {path}"
+    try:
+        data = yaml.safe_load(Path(path).read_text())  # YAML is a superset of JSON: one parser reads both
+    except OSError as exc:
+        raise ConfigError(f"{source} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML or JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f'{source} must map "provider/model" to {{"input": ..., "output": ...}}')
+    prices: dict[str, tuple[Decimal, Decimal]] = {}
+    for model, entry in data.items():
+        provider, _, model_id = str(model).partition("/")
+        if not provider or not model_id:
+            raise ConfigError(f'{source}: {model!r} is not "provider/model-id"')
+        if not isinstance(entry, dict) or set(entry) != {"input", "output"}:
+            raise ConfigError(f'{source}: {model} must be {{"input": usd_per_million, "output": usd_per_million}}')
+        prices[str(model)] = (
+            _price(entry["input"], f"{source}: {model}.input"),
+            _price(entry["output"], f"{source}: {model}.output"),
+        )
+    return prices
+
+
+def configure(pricing_file: str) -> None:
+    """Rebuilds the table from the shipped prices and the pricing file (none: the shipped prices alone)."""
+    overrides = load_overrides(pricing_file) if pricing_file else {}
+    PRICES.clear()
+    PRICES.update(SHIPPED_PRICES)
+    PRICES.update(overrides)
+    if overrides:
+        log.info("model prices overridden", extra={"file": pricing_file, "models": sorted(overrides)})
 
 
 def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:

@@ -24,6 +24,9 @@ from server.context import Principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from server.ids import new_id
+from server.memory import recall as memory_recall
+from server.memory.extract import extract as memory_extract
+from server.memory.search import embedder_for
 from server.metrics import CHAT_OVERHEAD, TURNS
 from server.providers.base import (
     ChatMessage,
@@ -78,6 +81,7 @@ class _Turn:
     completion_tokens: int = 0
     error: str = ""
     saved: bool = False
+    user_message: str = ""
 
     @property
     def content(self) -> str:
@@ -159,6 +163,12 @@ class TurnEngine:
         turn_id = new_id("turn")
         async with self.deps.db.connection() as conn:
             session, created, resolved = await self._open(conn, principal, request)
+            # The query embedding runs on its own thread while this turn's database work goes on.
+            embedding = (
+                asyncio.ensure_future(embedder_for(self.deps.settings).embed([request.message]))
+                if memory_recall.wanted(resolved.agent.memory)
+                else None
+            )
             # Committed before inference: the user's message survives whatever happens next.
             added = await sessions.add_user_message(
                 conn,
@@ -170,6 +180,8 @@ class TurnEngine:
                 turn_id,
             )
             if not added:
+                if embedding is not None:
+                    embedding.cancel()
                 raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
             history = (
                 [
@@ -184,7 +196,7 @@ class TurnEngine:
                 if created
                 else await sessions.recent_messages(conn, session["id"], HISTORY_LIMIT)
             )
-        turn = _Turn(principal, resolved.agent, session["id"], turn_id)
+        turn = _Turn(principal, resolved.agent, session["id"], turn_id, user_message=request.message)
         self.in_flight += 1
         try:
             yield _event(
@@ -192,7 +204,8 @@ class TurnEngine:
                     session_id=session["id"], agent_id=resolved.agent.id, created=created
                 )
             )
-            async for event in self._converse(turn, history):
+            memory = await self._recall(principal, resolved.agent, request.message, embedding, session["id"])
+            async for event in self._converse(turn, history, memory):
                 yield event
         except asyncio.CancelledError:
             # The client went away: keep what was said so far, then let the cancellation through.
@@ -204,10 +217,44 @@ class TurnEngine:
         finally:
             self.in_flight -= 1
 
-    async def _converse(self, turn: _Turn, history: list[dict[str, Any]]) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    async def _recall(
+        self, principal: Principal, agent: common_pb2.Agent, message: str, embedding: Any, session_id: str
+    ) -> str:
+        """The memory section of the context; a memory failure costs the turn its memories, not the turn."""
+        if embedding is None:
+            return ""
+        try:
+            vector = (await embedding)[0]
+            found = await memory_recall.recall(
+                self.deps, principal.user_id, principal.workspace_id, agent.memory, message, vector, session_id
+            )
+            return found.render()
+        except Exception:
+            log.warning("memory recall failed", exc_info=True)
+            return ""
+
+    def _extract_later(self, turn: _Turn) -> None:
+        """memory.autoExtract after a completed turn, in the background: the reply is not held back by it."""
+
+        async def run() -> None:
+            p = turn.principal
+            try:
+                await memory_extract(
+                    self.deps, turn.agent, p.user_id, p.workspace_id, turn.session_id, turn.user_message, turn.content
+                )
+            except Exception:
+                log.warning("memory extraction failed", exc_info=True)
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _converse(
+        self, turn: _Turn, history: list[dict[str, Any]], memory: str = ""
+    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         agent, catalog = turn.agent, self.deps.catalog
         provider, model_id = split_model(agent.model)
-        messages, _ = build_context(agent, catalog, history)
+        messages, _ = build_context(agent, catalog, history, memory)
         tools = tuple(
             ToolSchema(s.name, s.description, s.parameters)
             for s in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny))
@@ -278,6 +325,8 @@ class TurnEngine:
             yield _event(error=_provider_error_event(exc))
             return
         message_id = await self._save(turn)
+        if agent.memory.auto_extract:
+            self._extract_later(turn)
         overhead = turn.overhead_ms()
         CHAT_OVERHEAD.observe(overhead / 1000)
         TURNS.labels("ok").inc()

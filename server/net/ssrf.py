@@ -130,11 +130,15 @@ async def fetch(
                     if response.status == 303:
                         method, body = "GET", None
                     continue
-                data = await response.content.read(max_bytes + 1)
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        break
                 return FetchResult(
                     status=response.status,
                     headers={k: v for k, v in response.headers.items()},
-                    body=data[:max_bytes],
+                    body=bytes(data[:max_bytes]),
                     url=current,
                     truncated=len(data) > max_bytes,
                 )

@@ -6,6 +6,7 @@ import grpc
 
 from astra.v1 import onboarding_pb2, onboarding_pb2_grpc
 from server.agents.service import create_agent
+from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import InvalidArgument
@@ -34,6 +35,15 @@ class OnboardingService(onboarding_pb2_grpc.OnboardingServiceServicer):
             seen.add(agent.id)
         async with self.deps.db.transaction() as conn:
             workspace_id = await workspaces.create_workspace(conn, name, plan, settings, user_id)
+            await record(
+                conn,
+                actor=user_id,
+                action="workspace.create",
+                target_user_id=user_id,
+                workspace_id=workspace_id,
+                details={"name": name, "plan": plan, "via": "onboarding", "agents": len(request.agents)},
+                target=workspace_id,
+            )
             agents = [
                 await create_agent(conn, self.deps, workspace_id, user_id, agent, prefix=f"agents[{i}].")
                 for i, agent in enumerate(request.agents)

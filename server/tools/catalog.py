@@ -7,7 +7,8 @@ its handler.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,14 @@ class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    # Seconds a successful result is reused for the same arguments; 0 = never cached (tools whose answer
+    # changes by the second or depends on the caller's data).
+    cache_ttl_s: int = 0
+    # Who may share a cached result: everyone ("global": public web content), or only the same workspace/user.
+    cache_scope: Literal["global", "workspace", "user"] = "global"
+    # What one call costs beyond the model's tokens (a paid third-party API); ToolOutcome.cost_usd carries it
+    # (0 for a cached or failed call) to the tool_calls row of the turn.
+    cost_usd_per_call: Decimal = Decimal(0)
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -59,6 +68,7 @@ BUILTIN_TOOLS: dict[str, ToolSpec] = {
                 },
                 ["url"],
             ),
+            cache_ttl_s=300,
         ),
         ToolSpec(
             "rss_read",
@@ -67,6 +77,7 @@ BUILTIN_TOOLS: dict[str, ToolSpec] = {
                 {"url": {"type": "string", "format": "uri"}, "limit": {"type": "integer", "minimum": 1, "maximum": 50}},
                 ["url"],
             ),
+            cache_ttl_s=300,
         ),
         ToolSpec(
             "current_time",

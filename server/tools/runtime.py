@@ -1,5 +1,6 @@
-"""Running a tool call: arguments checked against the tool's JSON schema, a handler with a timeout, and every
-failure turned into an error result the model can read (a tool never fails the turn)."""
+"""Running a tool call: arguments checked against the tool's JSON schema, a cached result reused when the tool
+allows it, otherwise the handler under a timeout, and every failure turned into an error result the model can
+read (a tool never fails the turn)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
+from server.tools.cache import ToolCache, cache_key
 from server.tools.catalog import ToolSpec
+
+if TYPE_CHECKING:
+    from server.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,8 @@ class ToolContext:
     session_id: str
     agent_id: str
     timezone: str = ""
+    # Filled in by the runner: settings (allow_private_urls, ...) and the database, for handlers that need them.
+    deps: Deps | None = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[dict[str, Any], ToolContext], Awaitable[str]]
@@ -39,9 +47,19 @@ class ToolOutcome:
     result: str
     error: str
     duration_ms: float
+    # Served from the result cache (the handler did not run, so the call cost nothing).
+    cached: bool = False
+    cost_usd: Decimal = Decimal(0)
 
 
 MAX_RESULT_CHARS = 16_000
+
+
+@dataclass(frozen=True)
+class _Result:
+    text: str
+    cached: bool = False
+    cost_usd: Decimal = Decimal(0)
 
 
 class ToolRunner:
@@ -49,12 +67,19 @@ class ToolRunner:
         self.specs = specs
         self.handlers = handlers
         self.timeout_s = timeout_s
+        self.deps: Deps | None = None
+        self.cache: ToolCache | None = None
+
+    def bind(self, deps: Deps) -> None:
+        """Gives handlers the deployment's settings and database, and turns on the shared result cache."""
+        self.deps = deps
+        self.cache = ToolCache(deps.db)
 
     async def run(self, name: str, arguments: str, context: ToolContext) -> ToolOutcome:
         started = time.perf_counter()
-        result, error = "", ""
+        outcome, error = _Result(""), ""
         try:
-            result = await self._run(name, arguments, context)
+            outcome = await self._run(name, arguments, context)
         except ToolInputError as exc:
             error = str(exc)
         except TimeoutError:
@@ -62,9 +87,10 @@ class ToolRunner:
         except Exception:
             log.exception("tool failed", extra={"tool": name})
             error = f"tool {name} failed"
-        return ToolOutcome(result[:MAX_RESULT_CHARS], error, round((time.perf_counter() - started) * 1000, 3))
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        return ToolOutcome(outcome.text[:MAX_RESULT_CHARS], error, duration_ms, outcome.cached, outcome.cost_usd)
 
-    async def _run(self, name: str, arguments: str, context: ToolContext) -> str:
+    async def _run(self, name: str, arguments: str, context: ToolContext) -> _Result:
         spec = self.specs.get(name)
         if spec is None:
             raise ToolInputError(f"unknown tool {name!r}")
@@ -80,5 +106,25 @@ class ToolRunner:
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "arguments"
             raise ToolInputError(f"invalid arguments ({where}): {exc.message}") from None
+        if context.deps is None and self.deps is not None:
+            context = replace(context, deps=self.deps)
+        cache = self.cache if spec.cache_ttl_s > 0 else None
+        key = cache_key(spec, parsed, context.user_id, context.workspace_id) if cache else ""
+        if cache is not None:
+            hit = await self._cache_call(cache.get(name, key), name)
+            if hit is not None:
+                return _Result(hit, cached=True)  # the handler did not run: nothing to pay
         async with asyncio.timeout(self.timeout_s):
-            return await handler(parsed, context)
+            text = await handler(parsed, context)
+        if cache is not None:
+            await self._cache_call(cache.put(name, key, text[:MAX_RESULT_CHARS], spec.cache_ttl_s), name)
+        return _Result(text, cost_usd=spec.cost_usd_per_call)
+
+    @staticmethod
+    async def _cache_call(call: Awaitable[Any], tool: str) -> Any:
+        """The cache is an optimisation: when it cannot be reached the tool simply runs uncached."""
+        try:
+            return await call
+        except Exception:
+            log.warning("tool cache unavailable", extra={"tool": tool}, exc_info=True)
+            return None

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from astra.v1 import common_pb2, workspaces_pb2, workspaces_pb2_grpc
+from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -135,6 +136,15 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
         settings = check_settings(request.settings)
         async with self.deps.db.transaction() as conn:
             workspace_id = await store.create_workspace(conn, name, plan, settings, user_id)
+            await record(
+                conn,
+                actor=user_id,
+                action="workspace.create",
+                target_user_id=user_id,
+                workspace_id=workspace_id,
+                details={"name": name, "plan": plan},
+                target=workspace_id,
+            )
             workspace = await self._workspace(conn, workspace_id, user_id)
         return workspaces_pb2.CreateWorkspaceResponse(workspace=workspace)
 
@@ -181,6 +191,15 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
         async with self.deps.db.transaction() as conn:
             require_writer(await require_member(conn, request.workspace_id, user_id), "change workspace settings")
             await store.update_settings(conn, request.workspace_id, settings)
+            await record(
+                conn,
+                actor=user_id,
+                action="workspace.settings",
+                target_user_id=user_id,
+                workspace_id=request.workspace_id,
+                details={"settings": settings},
+                target=request.workspace_id,
+            )
             workspace = await self._workspace(conn, request.workspace_id, user_id)
         return workspaces_pb2.UpdateWorkspaceSettingsResponse(workspace=workspace)
 
@@ -209,6 +228,15 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
             if current == "owner" and role != "owner" and list(roles.values()).count("owner") == 1:
                 raise FailedPrecondition("the last owner cannot be demoted; make another member owner first")
             member = await store.upsert_member(conn, request.workspace_id, invitee["id"], role)
+            await record(
+                conn,
+                actor=user_id,
+                action="member.add",
+                target_user_id=invitee["id"],
+                workspace_id=request.workspace_id,
+                details={"role": role, "previousRole": current},
+                target=invitee["id"],
+            )
         return workspaces_pb2.AddWorkspaceMemberResponse(member=_member_message(member))
 
     async def RemoveWorkspaceMember(
@@ -230,6 +258,15 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
             if target == "owner" and list(roles.values()).count("owner") == 1:
                 raise FailedPrecondition("the last owner cannot be removed")
             await store.remove_member(conn, request.workspace_id, request.user_id)
+            await record(
+                conn,
+                actor=user_id,
+                action="member.remove",
+                target_user_id=request.user_id,
+                workspace_id=request.workspace_id,
+                details={"role": target},
+                target=request.user_id,
+            )
         return workspaces_pb2.RemoveWorkspaceMemberResponse()
 
     async def GetWorkspaceStats(
@@ -291,6 +328,15 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
         async with self.deps.db.transaction() as conn:
             require_writer(await require_member(conn, request.workspace_id, user_id), "set restrictions")
             await store.set_restrictions(conn, request.workspace_id, providers, models)
+            await record(
+                conn,
+                actor=user_id,
+                action="restrictions.set",
+                target_user_id=user_id,
+                workspace_id=request.workspace_id,
+                details={"allowedProviders": providers, "allowedModels": models},
+                target=request.workspace_id,
+            )
             workspace = await self._workspace(conn, request.workspace_id, user_id)
         return workspaces_pb2.SetWorkspaceRestrictionsResponse(workspace=workspace)
 
@@ -323,6 +369,20 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 expires_at,
                 user_id,
             )
+            await record(
+                conn,
+                actor=user_id,
+                action="grant.create",
+                target_user_id=user_id,
+                workspace_id=request.workspace_id,
+                details={
+                    "agentId": request.agent_id,
+                    "receivingWorkspaceId": request.receiving_workspace_id,
+                    "readonly": request.readonly,
+                    "expiresAt": expires_at.isoformat() if expires_at else None,
+                },
+                target=request.agent_id,
+            )
         return workspaces_pb2.CreateAgentGrantResponse(grant=_grant_message(grant))
 
     async def RevokeAgentGrant(
@@ -336,6 +396,16 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
             found = await store.delete_grant(
                 conn, request.workspace_id, request.receiving_workspace_id, request.agent_id
             )
+            if found:
+                await record(
+                    conn,
+                    actor=user_id,
+                    action="grant.revoke",
+                    target_user_id=user_id,
+                    workspace_id=request.workspace_id,
+                    details={"agentId": request.agent_id, "receivingWorkspaceId": request.receiving_workspace_id},
+                    target=request.agent_id,
+                )
         if not found:
             raise NotFound("no such grant")
         return workspaces_pb2.RevokeAgentGrantResponse()

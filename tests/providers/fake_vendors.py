@@ -4,6 +4,7 @@ scripted reply, and record what they received."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -40,6 +41,7 @@ class Recorded:
     headers: CIMultiDict[str]
     body: Any
     at: float = 0.0  # time.monotonic() when the request arrived
+    dropped: bool = False  # the client went away before the reply's body was complete
 
 
 class FakeVendor:
@@ -47,8 +49,6 @@ class FakeVendor:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        # Indexes (into `requests`) of the requests whose client went away before the reply's body ended.
-        self.dropped: list[int] = []
         self._replies: deque[Reply] = deque()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -61,7 +61,11 @@ class FakeVendor:
         """Forgets unused scripted replies and everything recorded (for a vendor shared by several tests)."""
         self._replies.clear()
         self.requests.clear()
-        self.dropped.clear()
+
+    @property
+    def dropped(self) -> list[int]:
+        """Indexes (into `requests`) of the requests whose client went away before the reply's body was complete."""
+        return [i for i, recorded in enumerate(list(self.requests)) if recorded.dropped]
 
     async def __aenter__(self) -> FakeVendor:
         app = web.Application()
@@ -95,10 +99,8 @@ class FakeVendor:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode()
-        self.requests.append(
-            Recorded(request.method, request.path, CIMultiDict(request.headers), body, time.monotonic())
-        )
-        index = len(self.requests) - 1
+        record = Recorded(request.method, request.path, CIMultiDict(request.headers), body, time.monotonic())
+        self.requests.append(record)
         if not self._replies:
             return web.json_response({"error": {"message": "no scripted reply"}}, status=599)
         reply = self._replies.popleft()
@@ -118,7 +120,7 @@ class FakeVendor:
             for written, chunk in enumerate(reply.chunks):
                 if written == reply.stall_after:
                     await self._stall(request)
-                    self._note_drop(request, index)
+                    self._note_drop(request, record)
                     return resp
                 if written == reply.cut_after:
                     await asyncio.sleep(0.02)  # let the client read what was sent before the reset
@@ -132,16 +134,19 @@ class FakeVendor:
                     await asyncio.sleep(reply.chunk_delay)
             if reply.stall_after is not None and reply.stall_after >= len(reply.chunks):
                 await self._stall(request)  # everything sent, but the body is never ended
-                self._note_drop(request, index)
+                self._note_drop(request, record)
                 return resp
-            await resp.write_eof()
         except ConnectionResetError:  # the client went away while we were writing
-            self.dropped.append(index)
+            record.dropped = True
+            return resp
+        with contextlib.suppress(ConnectionResetError):  # a client may close once it has the end marker
+            await resp.write_eof()
         return resp
 
-    def _note_drop(self, request: web.Request, index: int) -> None:
+    @staticmethod
+    def _note_drop(request: web.Request, record: Recorded) -> None:
         if request.transport is None or request.transport.is_closing():
-            self.dropped.append(index)
+            record.dropped = True
 
 
 class VendorThread:

@@ -27,7 +27,7 @@ from astra.v1 import options_pb2 as astra_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61stra/v1/autonomous.proto\x12\x08\x61stra.v1\x1a\x15\x61stra/v1/common.proto\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"\x84\x01\n\x0eRunTaskRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0f\n\x07surface\x18\x05 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x05\"y\n\x0fRunTaskResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\ntools_used\x18\x03 \x03(\t\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\r\n\x05model\x18\x05 \x01(\t\"\xa3\x01\n\x13RunTaskBatchRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0f\n\x07surface\x18\x05 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x06 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\x05\"\xa2\x01\n\x0f\x42\x61tchTaskResult\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x1e\n\x05usage\x18\x05 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\x12\n\nerror_code\x18\x06 \x01(\t\x12\x15\n\rerror_message\x18\x07 \x01(\t\"\x85\x01\n\x14RunTaskBatchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.astra.v1.BatchTaskResult\x12\x11\n\tsucceeded\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.astra.v1.Usage2\xe4\x01\n\x11\x41utonomousService\x12^\n\x07RunTask\x12\x18.astra.v1.RunTaskRequest\x1a\x19.astra.v1.RunTaskResponse\"\x1e\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x14\"\x0f/autonomous/run:\x01*\x12o\n\x0cRunTaskBatch\x12\x1d.astra.v1.RunTaskBatchRequest\x1a\x1e.astra.v1.RunTaskBatchResponse\" \xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x16\"\x11/autonomous/batch:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x61stra/v1/autonomous.proto\x12\x08\x61stra.v1\x1a\x15\x61stra/v1/common.proto\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"\x84\x01\n\x0eRunTaskRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0f\n\x07surface\x18\x05 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x05\"\xa2\x01\n\x0fRunTaskResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\ntools_used\x18\x03 \x03(\t\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0boverhead_ms\x18\x06 \x01(\x01\x12\x12\n\nmessage_id\x18\x07 \x01(\t\"\xa3\x01\n\x13RunTaskBatchRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0f\n\x07surface\x18\x05 \x01(\t\x12\x17\n\x0fmax_concurrency\x18\x06 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\x05\"\xa2\x01\n\x0f\x42\x61tchTaskResult\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x1e\n\x05usage\x18\x05 \x01(\x0b\x32\x0f.astra.v1.Usage\x12\x12\n\nerror_code\x18\x06 \x01(\t\x12\x15\n\rerror_message\x18\x07 \x01(\t\"\x85\x01\n\x14RunTaskBatchResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.astra.v1.BatchTaskResult\x12\x11\n\tsucceeded\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.astra.v1.Usage2\xe4\x01\n\x11\x41utonomousService\x12^\n\x07RunTask\x12\x18.astra.v1.RunTaskRequest\x1a\x19.astra.v1.RunTaskResponse\"\x1e\xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x14\"\x0f/autonomous/run:\x01*\x12o\n\x0cRunTaskBatch\x12\x1d.astra.v1.RunTaskBatchRequest\x1a\x1e.astra.v1.RunTaskBatchResponse\" \xc8\xf3\x18\x03\x82\xd3\xe4\x93\x02\x16\"\x11/autonomous/batch:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,14 +40,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTONOMOUSSERVICE'].methods_by_name['RunTaskBatch']._serialized_options = b'\310\363\030\003\202\323\344\223\002\026\"\021/autonomous/batch:\001*'
   _globals['_RUNTASKREQUEST']._serialized_start=117
   _globals['_RUNTASKREQUEST']._serialized_end=249
-  _globals['_RUNTASKRESPONSE']._serialized_start=251
-  _globals['_RUNTASKRESPONSE']._serialized_end=372
-  _globals['_RUNTASKBATCHREQUEST']._serialized_start=375
-  _globals['_RUNTASKBATCHREQUEST']._serialized_end=538
-  _globals['_BATCHTASKRESULT']._serialized_start=541
-  _globals['_BATCHTASKRESULT']._serialized_end=703
-  _globals['_RUNTASKBATCHRESPONSE']._serialized_start=706
-  _globals['_RUNTASKBATCHRESPONSE']._serialized_end=839
-  _globals['_AUTONOMOUSSERVICE']._serialized_start=842
-  _globals['_AUTONOMOUSSERVICE']._serialized_end=1070
+  _globals['_RUNTASKRESPONSE']._serialized_start=252
+  _globals['_RUNTASKRESPONSE']._serialized_end=414
+  _globals['_RUNTASKBATCHREQUEST']._serialized_start=417
+  _globals['_RUNTASKBATCHREQUEST']._serialized_end=580
+  _globals['_BATCHTASKRESULT']._serialized_start=583
+  _globals['_BATCHTASKRESULT']._serialized_end=745
+  _globals['_RUNTASKBATCHRESPONSE']._serialized_start=748
+  _globals['_RUNTASKBATCHRESPONSE']._serialized_end=881
+  _globals['_AUTONOMOUSSERVICE']._serialized_start=884
+  _globals['_AUTONOMOUSSERVICE']._serialized_end=1112
 # @@protoc_insertion_point(module_scope)

@@ -26,18 +26,22 @@ class RunTaskRequest(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., user_id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., message: _Optional[str] = ..., surface: _Optional[str] = ..., timeout_seconds: _Optional[int] = ...) -> None: ...
 
 class RunTaskResponse(_message.Message):
-    __slots__ = ("content", "session_id", "tools_used", "usage", "model")
+    __slots__ = ("content", "session_id", "tools_used", "usage", "model", "overhead_ms", "message_id")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TOOLS_USED_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    OVERHEAD_MS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     content: str
     session_id: str
     tools_used: _containers.RepeatedScalarFieldContainer[str]
     usage: _common_pb2.Usage
     model: str
-    def __init__(self, content: _Optional[str] = ..., session_id: _Optional[str] = ..., tools_used: _Optional[_Iterable[str]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model: _Optional[str] = ...) -> None: ...
+    overhead_ms: float
+    message_id: str
+    def __init__(self, content: _Optional[str] = ..., session_id: _Optional[str] = ..., tools_used: _Optional[_Iterable[str]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model: _Optional[str] = ..., overhead_ms: _Optional[float] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class RunTaskBatchRequest(_message.Message):
     __slots__ = ("agent_id", "user_ids", "workspace_id", "message", "surface", "max_concurrency", "timeout_seconds")

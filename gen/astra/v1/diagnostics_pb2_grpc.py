@@ -64,7 +64,7 @@ class DiagnosticsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RunQuickDiagnostics(self, request, context):
-        """Runs the connectivity checks only (database, providers, outbound network) and stores the run.
+        """Runs the connectivity checks only (database connection, default provider reachable) and stores the run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

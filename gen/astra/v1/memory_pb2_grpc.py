@@ -117,7 +117,8 @@ class MemoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteDailyEntry(self, request, context):
-        """Deletes one daily entry by its index within the day.
+        """Deletes one daily entry by its index within the day; the other entries keep their indexes (404 when the
+        day has no entry with that index, including one deleted before).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61stra/v1/webhooks.proto\x12\x08\x61stra.v1\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x01\n\x07Webhook\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x05 \x01(\x08\x12\x0e\n\x06secret\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbb\x02\n\x0fWebhookDelivery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x13\n\x0bstatus_code\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x18\n\x10response_excerpt\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x31\n\rnext_retry_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x14\x43reateWebhookRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x07\x65nabled\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\n\n\x08_enabled\";\n\x15\x43reateWebhookResponse\x12\"\n\x07webhook\x18\x01 \x01(\x0b\x32\x11.astra.v1.Webhook\"8\n\x13ListWebhooksRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x14ListWebhooksResponse\x12#\n\x08webhooks\x18\x01 \x03(\x0b\x32\x11.astra.v1.Webhook\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x11GetWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"8\n\x12GetWebhookResponse\x12\"\n\x07webhook\x18\x01 \x01(\x0b\x32\x11.astra.v1.Webhook\"\x95\x01\n\x14UpdateWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x07\x65nabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\rrotate_secret\x18\x06 \x01(\x08\x42\n\n\x08_enabled\";\n\x15UpdateWebhookResponse\x12\"\n\x07webhook\x18\x01 \x01(\x0b\x32\x11.astra.v1.Webhook\"*\n\x14\x44\x65leteWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteWebhookResponse\"e\n\x1cListWebhookDeliveriesRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"g\n\x1dListWebhookDeliveriesResponse\x12-\n\ndeliveries\x18\x01 \x03(\x0b\x32\x19.astra.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"c\n\x12TestWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x13TestWebhookResponse\x12+\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x19.astra.v1.WebhookDelivery2\xd1\x06\n\x0fWebhooksService\x12j\n\rCreateWebhook\x12\x1e.astra.v1.CreateWebhookRequest\x1a\x1f.astra.v1.CreateWebhookResponse\"\x18\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0e\"\t/webhooks:\x01*\x12\x64\n\x0cListWebhooks\x12\x1d.astra.v1.ListWebhooksRequest\x1a\x1e.astra.v1.ListWebhooksResponse\"\x15\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/webhooks\x12k\n\nGetWebhook\x12\x1b.astra.v1.GetWebhookRequest\x1a\x1c.astra.v1.GetWebhookResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/webhooks/{webhook_id}\x12w\n\rUpdateWebhook\x12\x1e.astra.v1.UpdateWebhookRequest\x1a\x1f.astra.v1.UpdateWebhookResponse\"%\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1b\x1a\x16/webhooks/{webhook_id}:\x01*\x12t\n\rDeleteWebhook\x12\x1e.astra.v1.DeleteWebhookRequest\x1a\x1f.astra.v1.DeleteWebhookResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18*\x16/webhooks/{webhook_id}\x12\x97\x01\n\x15ListWebhookDeliveries\x12&.astra.v1.ListWebhookDeliveriesRequest\x1a\'.astra.v1.ListWebhookDeliveriesResponse\"-\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02#\x12!/webhooks/{webhook_id}/deliveries\x12v\n\x0bTestWebhook\x12\x1c.astra.v1.TestWebhookRequest\x1a\x1d.astra.v1.TestWebhookResponse\"*\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02 \"\x1b/webhooks/{webhook_id}/test:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61stra/v1/webhooks.proto\x12\x08\x61stra.v1\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x01\n\x07Webhook\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x05 \x01(\x08\x12\x0e\n\x06secret\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x64isabled_reason\x18\t \x01(\t\"\xbb\x02\n\x0fWebhookDelivery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x13\n\x0bstatus_code\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x18\n\x10response_excerpt\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x31\n\rnext_retry_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x14\x43reateWebhookRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x07\x65nabled\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x0e\n\x06secret\x18\x05 \x01(\tB\n\n\x08_enabled\";\n\x15\x43reateWebhookResponse\x12\"\n\x07webhook\x18\x01 \x01(\x0b\x32\x11.astra.v1.Webhook\"8\n\x13ListWebhooksRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x14ListWebhooksResponse\x12#\n\x08webhooks\x18\x01 \x03(\x0b\x32\x11.astra.v1.Webhook\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x11GetWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"8\n\x12GetWebhookResponse\x12\"\n\x07webhook\x18\x01 \x01(\x0b\x32\x11.astra.v1.Webhook\"\xa5\x01\n\x14UpdateWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x07\x65nabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\rrotate_secret\x18\x06 \x01(\x08\x12\x0e\n\x06secret\x18\x07 \x01(\tB\n\n\x08_enabled\";\n\x15UpdateWebhookResponse\x12\"\n\x07webhook\x18\x01 \x01(\x0b\x32\x11.astra.v1.Webhook\"*\n\x14\x44\x65leteWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteWebhookResponse\"e\n\x1cListWebhookDeliveriesRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"g\n\x1dListWebhookDeliveriesResponse\x12-\n\ndeliveries\x18\x01 \x03(\x0b\x32\x19.astra.v1.WebhookDelivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"c\n\x12TestWebhookRequest\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12%\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x13TestWebhookResponse\x12+\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x19.astra.v1.WebhookDelivery2\xd1\x06\n\x0fWebhooksService\x12j\n\rCreateWebhook\x12\x1e.astra.v1.CreateWebhookRequest\x1a\x1f.astra.v1.CreateWebhookResponse\"\x18\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0e\"\t/webhooks:\x01*\x12\x64\n\x0cListWebhooks\x12\x1d.astra.v1.ListWebhooksRequest\x1a\x1e.astra.v1.ListWebhooksResponse\"\x15\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/webhooks\x12k\n\nGetWebhook\x12\x1b.astra.v1.GetWebhookRequest\x1a\x1c.astra.v1.GetWebhookResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/webhooks/{webhook_id}\x12w\n\rUpdateWebhook\x12\x1e.astra.v1.UpdateWebhookRequest\x1a\x1f.astra.v1.UpdateWebhookResponse\"%\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1b\x1a\x16/webhooks/{webhook_id}:\x01*\x12t\n\rDeleteWebhook\x12\x1e.astra.v1.DeleteWebhookRequest\x1a\x1f.astra.v1.DeleteWebhookResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18*\x16/webhooks/{webhook_id}\x12\x97\x01\n\x15ListWebhookDeliveries\x12&.astra.v1.ListWebhookDeliveriesRequest\x1a\'.astra.v1.ListWebhookDeliveriesResponse\"-\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02#\x12!/webhooks/{webhook_id}/deliveries\x12v\n\x0bTestWebhook\x12\x1c.astra.v1.TestWebhookRequest\x1a\x1d.astra.v1.TestWebhookResponse\"*\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02 \"\x1b/webhooks/{webhook_id}/test:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,37 +50,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOKSSERVICE'].methods_by_name['TestWebhook']._loaded_options = None
   _globals['_WEBHOOKSSERVICE'].methods_by_name['TestWebhook']._serialized_options = b'\310\363\030\001\202\323\344\223\002 \"\033/webhooks/{webhook_id}/test:\001*'
   _globals['_WEBHOOK']._serialized_start=155
-  _globals['_WEBHOOK']._serialized_end=355
-  _globals['_WEBHOOKDELIVERY']._serialized_start=358
-  _globals['_WEBHOOKDELIVERY']._serialized_end=673
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=675
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=781
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=783
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=842
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=844
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=900
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=902
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=986
-  _globals['_GETWEBHOOKREQUEST']._serialized_start=988
-  _globals['_GETWEBHOOKREQUEST']._serialized_end=1027
-  _globals['_GETWEBHOOKRESPONSE']._serialized_start=1029
-  _globals['_GETWEBHOOKRESPONSE']._serialized_end=1085
-  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=1088
-  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=1237
-  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_start=1239
-  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_end=1298
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1300
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1342
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=1344
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=1367
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=1369
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1470
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1472
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1575
-  _globals['_TESTWEBHOOKREQUEST']._serialized_start=1577
-  _globals['_TESTWEBHOOKREQUEST']._serialized_end=1676
-  _globals['_TESTWEBHOOKRESPONSE']._serialized_start=1678
-  _globals['_TESTWEBHOOKRESPONSE']._serialized_end=1744
-  _globals['_WEBHOOKSSERVICE']._serialized_start=1747
-  _globals['_WEBHOOKSSERVICE']._serialized_end=2596
+  _globals['_WEBHOOK']._serialized_end=380
+  _globals['_WEBHOOKDELIVERY']._serialized_start=383
+  _globals['_WEBHOOKDELIVERY']._serialized_end=698
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=700
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=822
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=824
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=883
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=885
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=941
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=943
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=1027
+  _globals['_GETWEBHOOKREQUEST']._serialized_start=1029
+  _globals['_GETWEBHOOKREQUEST']._serialized_end=1068
+  _globals['_GETWEBHOOKRESPONSE']._serialized_start=1070
+  _globals['_GETWEBHOOKRESPONSE']._serialized_end=1126
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=1129
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=1294
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_start=1296
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_end=1355
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1357
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1399
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=1401
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=1424
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=1426
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1527
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1529
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1632
+  _globals['_TESTWEBHOOKREQUEST']._serialized_start=1634
+  _globals['_TESTWEBHOOKREQUEST']._serialized_end=1733
+  _globals['_TESTWEBHOOKRESPONSE']._serialized_start=1735
+  _globals['_TESTWEBHOOKRESPONSE']._serialized_end=1801
+  _globals['_WEBHOOKSSERVICE']._serialized_start=1804
+  _globals['_WEBHOOKSSERVICE']._serialized_end=2653
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,1 @@
+export { AstraClient, type AstraClientOptions, type ChatEvent } from "./client.js";

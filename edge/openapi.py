@@ -1,0 +1,361 @@
+"""The OpenAPI 3.1 document of the edge, built from the same routes and descriptors that build its router.
+
+Nothing here knows a domain: paths come from the google.api.http rules, parameters and schemas from the request and
+response descriptors (proto3 JSON mapping, as the edge transcodes them), auth from the astra.v1.auth option.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
+from astra.v1 import options_pb2
+from edge.contract import HTTP_BODY, Route, event_oneof
+from edge.streaming import NDJSON
+
+OPENAPI_PATH = "/openapi.json"
+Schema = dict[str, Any]
+_FD = FieldDescriptor
+_REF = "#/components/schemas/"
+
+_INT32 = {
+    _FD.TYPE_INT32: (-(2**31), 2**31 - 1, "int32"),
+    _FD.TYPE_SINT32: (-(2**31), 2**31 - 1, "int32"),
+    _FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1, "int32"),
+    _FD.TYPE_UINT32: (0, 2**32 - 1, "uint32"),
+    _FD.TYPE_FIXED32: (0, 2**32 - 1, "uint32"),
+}
+_INT64 = {_FD.TYPE_INT64, _FD.TYPE_SINT64, _FD.TYPE_SFIXED64, _FD.TYPE_UINT64, _FD.TYPE_FIXED64}
+_UNSIGNED64 = {_FD.TYPE_UINT64, _FD.TYPE_FIXED64}
+_WRAPPED = {
+    "DoubleValue": {"type": "number"},
+    "FloatValue": {"type": "number"},
+    "Int64Value": {"type": "string", "pattern": r"^-?[0-9]+$"},
+    "UInt64Value": {"type": "string", "pattern": r"^[0-9]+$"},
+    "Int32Value": {"type": "integer", "format": "int32"},
+    "UInt32Value": {"type": "integer", "format": "uint32", "minimum": 0},
+    "BoolValue": {"type": "boolean"},
+    "StringValue": {"type": "string"},
+    "BytesValue": {"type": "string", "contentEncoding": "base64"},
+}
+# Well-known types have their own JSON forms (and are query-settable as one string when they are scalars).
+_WELL_KNOWN: dict[str, Schema] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$", "example": "1.5s"},
+    "google.protobuf.FieldMask": {"type": "string", "description": "Comma-separated lowerCamelCase field paths."},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array"},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}}, "required": ["@type"]},
+    **{f"google.protobuf.{name}": schema for name, schema in _WRAPPED.items()},
+}
+_QUERY_SETTABLE = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"} | {
+    f"google.protobuf.{name}" for name in _WRAPPED
+}
+_QUERY_DEPTH = 4  # nested messages in dotted query names; deeper (or recursive) fields are left out
+_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:=[^}]*)?\}")
+
+ERROR_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["error", "requestId"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "gRPC status name, e.g. INVALID_ARGUMENT"},
+                "message": {"type": "string"},
+            },
+        },
+        "requestId": {"type": "string"},
+    },
+}
+STREAM_FAILURE: Schema = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "retryAfterMs": {"type": "integer", "minimum": 0},
+    },
+}
+SECURITY_SCHEMES: Schema = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+}
+
+
+def openapi_path(template: str) -> str:
+    """The OpenAPI path of a google.api.http template: "{name=a/*}" becomes "{name}"."""
+    return _VARIABLE.sub(lambda m: "{" + m.group(1) + "}", template)
+
+
+def _real_oneofs(descriptor: Descriptor) -> list[Any]:
+    # proto3 `optional` fields sit in synthetic oneofs named "_<field>"; they are plain optional fields here.
+    return [o for o in descriptor.oneofs if not (len(o.fields) == 1 and o.name == "_" + o.fields[0].name)]
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.schemas: dict[str, Schema] = {"Error": ERROR_SCHEMA}
+
+    # -- schemas (proto3 JSON mapping) ---------------------------------------------------------------------------
+
+    def ref(self, descriptor: Descriptor) -> Schema:
+        if descriptor.full_name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[descriptor.full_name])
+        if descriptor.full_name not in self.schemas:
+            self.schemas[descriptor.full_name] = {}  # placeholder first: messages may refer to themselves
+            self.schemas[descriptor.full_name] = self._message(descriptor)
+        return {"$ref": _REF + descriptor.full_name}
+
+    def _message(self, descriptor: Descriptor) -> Schema:
+        properties = {field.json_name: self.field(field) for field in descriptor.fields}
+        schema: Schema = {"type": "object", "properties": properties}
+        notes = [
+            f"At most one of {', '.join(f.json_name for f in oneof.fields)} is set (oneof {oneof.name})."
+            for oneof in _real_oneofs(descriptor)
+        ]
+        if notes:
+            oneofs = _real_oneofs(descriptor)
+            schema["description"] = " ".join(notes)
+            schema["x-oneofs"] = {o.name: [f.json_name for f in o.fields] for o in oneofs}
+            # The edge refuses a body that sets two members of one oneof (even to default values).
+            pairs = [
+                {"required": [a.json_name, b.json_name]}
+                for o in oneofs
+                for i, a in enumerate(o.fields)
+                for b in o.fields[i + 1 :]
+            ]
+            if pairs:
+                schema["not"] = {"anyOf": pairs}
+        return schema
+
+    def field(self, field: FieldDescriptor) -> Schema:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value = field.message_type.fields_by_name["value"]
+            return {"type": "object", "additionalProperties": self.single(value)}
+        single = self.single(field)
+        return {"type": "array", "items": single} if field.is_repeated else single
+
+    def single(self, field: FieldDescriptor) -> Schema:
+        kind = field.type
+        if field.message_type is not None:
+            return self.ref(field.message_type)
+        if field.enum_type is not None:
+            return _enum(field.enum_type)
+        if kind in _INT32:
+            low, high, fmt = _INT32[kind]
+            return {"type": "integer", "format": fmt, "minimum": low, "maximum": high}
+        if kind in _INT64:
+            # proto3 JSON writes 64-bit integers as decimal strings (and accepts numbers too).
+            pattern = r"^[0-9]+$" if kind in _UNSIGNED64 else r"^-?[0-9]+$"
+            return {"type": "string", "pattern": pattern, "format": "int64"}
+        if kind in (_FD.TYPE_DOUBLE, _FD.TYPE_FLOAT):
+            return {"type": "number", "format": "double" if kind == _FD.TYPE_DOUBLE else "float"}
+        if kind == _FD.TYPE_BOOL:
+            return {"type": "boolean"}
+        if kind == _FD.TYPE_BYTES:
+            return {"type": "string", "contentEncoding": "base64"}
+        return {"type": "string"}
+
+    # -- parameters ---------------------------------------------------------------------------------------------------
+
+    def query_parameters(self, descriptor: Descriptor, bound: set[str]) -> list[Schema]:
+        """Every field the query can set: scalars, enums, repeated scalars (arrays), nested fields by dotted name."""
+        found: list[Schema] = []
+
+        def walk(message: Descriptor, proto_prefix: str, json_prefix: str, seen: tuple[str, ...]) -> None:
+            for field in message.fields:
+                proto_path, json_path = proto_prefix + field.name, json_prefix + field.json_name
+                if proto_path in bound:
+                    continue
+                nested = field.message_type
+                if nested is not None and nested.GetOptions().map_entry:
+                    continue  # maps cannot be set from a query string
+                if nested is not None and nested.full_name not in _QUERY_SETTABLE:
+                    if field.is_repeated or nested.full_name in seen or len(seen) >= _QUERY_DEPTH:
+                        continue
+                    walk(nested, proto_path + ".", json_path + ".", (*seen, nested.full_name))
+                    continue
+                found.append(self._query_parameter(field, json_path))
+
+        walk(descriptor, "", "", (descriptor.full_name,))
+        return found
+
+    def _query_parameter(self, field: FieldDescriptor, name: str) -> Schema:
+        schema = self.single(field)
+        if field.is_repeated:
+            schema = {"type": "array", "items": schema}
+        parameter: Schema = {"name": name, "in": "query", "required": False, "schema": schema}
+        if field.is_repeated:
+            parameter.update(style="form", explode=True)
+        return parameter
+
+    def path_parameter(self, descriptor: Descriptor, field_path: str) -> Schema:
+        field = _resolve(descriptor, field_path)
+        schema = self.single(field) if field is not None else {"type": "string"}
+        if schema.get("type") == "string":
+            schema = {**schema, "minLength": 1}  # an empty segment never matches a route
+        return {"name": field_path, "in": "path", "required": True, "schema": schema}
+
+    # -- operations ---------------------------------------------------------------------------------------------------
+
+    def operation(self, route: Route) -> Schema:
+        method = route.method
+        request, response = method.input_type, method.output_type
+        path_fields = _VARIABLE.findall(route.template)
+        parameters = [self.path_parameter(request, name) for name in path_fields]
+        if route.body != "*":
+            parameters += self.query_parameters(request, {*path_fields, *([route.body] if route.body else [])})
+        operation: Schema = {
+            "operationId": f"{method.containing_service.name}_{method.name}",
+            "tags": [method.containing_service.name],
+            "x-grpc-method": route.grpc_path,
+        }
+        operation["summary"] = _summary(method)
+        operation.update(_security(route.auth))
+        if route.auth == options_pb2.AUTH_LEVEL_JWT:
+            parameters.append(
+                {
+                    "name": "x-workspace-id",
+                    "in": "header",
+                    "required": False,
+                    "description": "The workspace to act in; the caller's personal workspace when absent.",
+                    # gRPC metadata carries printable ASCII only; anything else is refused with 400.
+                    "schema": {"type": "string", "pattern": "^[ -~]*$"},
+                }
+            )
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body:
+            body = self.ref(request) if route.body == "*" else self.field(request.fields_by_name[route.body])
+            operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
+        operation["responses"] = {"200": self._success(route, response), **_errors(route.auth)}
+        return operation
+
+    def _success(self, route: Route, response: Descriptor) -> Schema:
+        if route.streaming:
+            return self._stream(response)
+        if route.response_body:
+            field = response.fields_by_name[route.response_body]
+            if field.message_type is not None and field.message_type.full_name == HTTP_BODY:
+                return _raw_body()
+            return {"description": "OK", "content": {"application/json": {"schema": self.field(field)}}}
+        if response.full_name == HTTP_BODY:
+            return _raw_body()
+        return {"description": "OK", "content": {"application/json": {"schema": self.ref(response)}}}
+
+    def _stream(self, response: Descriptor) -> Schema:
+        """SSE frames `event: <name>` / `data: <JSON>`, or NDJSON lines {"type": <name>, ...payload}."""
+        oneof = event_oneof(response)
+        events: dict[str, Schema] = (
+            {f.name: self.single(f) for f in response.oneofs_by_name[oneof].fields}
+            if oneof
+            else {"message": self.ref(response)}
+        )
+        # A failure after the stream started arrives as one last `error` frame (unless the oneof has its own).
+        if "error" not in events:
+            events["error"] = {"$ref": _REF + "StreamFailure"}
+            self.schemas["StreamFailure"] = STREAM_FAILURE
+        lines = [
+            {"allOf": [schema, {"type": "object", "properties": {"type": {"const": name}}, "required": ["type"]}]}
+            for name, schema in events.items()
+        ]
+        names = ", ".join(events)
+        return {
+            "description": f"A stream of events ({names}); SSE by default, NDJSON with Accept: {NDJSON}.",
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string", "description": "`event: <type>` and `data: <JSON payload>` frames."},
+                    "x-events": events,
+                },
+                NDJSON: {
+                    "schema": {"type": "string", "description": "One JSON object per line."},
+                    "x-line-schema": {"oneOf": lines},
+                },
+            },
+        }
+
+    def document(self, routes: list[Route]) -> Schema:
+        paths: dict[str, dict[str, Schema]] = {}
+        for route in routes:
+            paths.setdefault(openapi_path(route.template), {})[route.http_method.lower()] = self.operation(route)
+        paths[OPENAPI_PATH] = {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+            }
+        }
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Astra gateway",
+                "version": "v1",
+                "description": (
+                    "REST/SSE transcoding of the astra.v1 gRPC contract. Every response carries X-Request-ID "
+                    "(send one to choose it). Streaming routes answer text/event-stream, or application/x-ndjson "
+                    "when asked for in Accept."
+                ),
+            },
+            "paths": dict(sorted(paths.items())),
+            "components": {"schemas": dict(sorted(self.schemas.items())), "securitySchemes": SECURITY_SCHEMES},
+        }
+
+
+def _enum(descriptor: EnumDescriptor) -> Schema:
+    return {"type": "string", "enum": [value.name for value in descriptor.values]}
+
+
+def _resolve(descriptor: Descriptor, field_path: str) -> FieldDescriptor | None:
+    field = None
+    for part in field_path.split("."):
+        if descriptor is None:
+            return None
+        field = descriptor.fields_by_name.get(part)
+        if field is None:
+            return None
+        descriptor = field.message_type
+    return field
+
+
+def _summary(method: Any) -> str:
+    # Generated descriptors keep no source comments: the RPC name, in words, is the summary.
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", method.name).capitalize()
+
+
+def _security(level: int) -> Schema:
+    if level == options_pb2.AUTH_LEVEL_NONE:
+        return {"security": []}
+    if level == options_pb2.AUTH_LEVEL_API_KEY:
+        return {"security": [{"apiKey": []}]}
+    return {"security": [{"bearerAuth": []}]}
+
+
+def _errors(level: int) -> Schema:
+    error = {"content": {"application/json": {"schema": {"$ref": _REF + "Error"}}}}
+    answers: Schema = {
+        "400": {"description": "Invalid argument or failed precondition", **error},
+        "404": {"description": "Not found (or not visible to the caller)", **error},
+        "429": {"description": "Rate limited; see Retry-After", **error},
+        "503": {"description": "Unavailable (core down or draining)", **error},
+        "default": {"description": "Any other error, in the same shape", **error},
+    }
+    if level != options_pb2.AUTH_LEVEL_NONE:
+        answers["401"] = {"description": "Missing or invalid credentials", **error}
+        answers["403"] = {"description": "Not allowed for the caller's role", **error}
+    return dict(sorted(answers.items()))
+
+
+def _raw_body() -> Schema:
+    return {"description": "OK (raw body)", "content": {"*/*": {"schema": {"type": "string"}}}}
+
+
+def build_document(routes: list[Route]) -> Schema:
+    """The OpenAPI 3.1 document for these routes, plus GET /openapi.json itself."""
+    return _Builder().document(routes)

@@ -1,0 +1,1 @@
+"""Agent turns run by trusted callers (API key) on behalf of users."""

@@ -1,0 +1,1 @@
+"""Self-tests of a deployment, shared by GET /diagnostics and `astra doctor`."""

@@ -1,0 +1,59 @@
+"""One HTTP attempt to deliver one event: signed, 10 s timeout, redirects not followed (a 3xx is a failure)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from server.net import ssrf
+from server.webhooks import signing
+
+TIMEOUT_S = 10.0
+EXCERPT_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int
+    latency_ms: float
+    excerpt: str
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300 and not self.error
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def send(url: str, secret: str, event_id: str, payload: dict[str, Any], allow_private: bool) -> Attempt:
+    body = body_of(payload)
+    started = time.perf_counter()
+    try:
+        result = await ssrf.fetch(
+            url,
+            method="POST",
+            headers=signing.headers(secret, event_id, int(time.time()), body),
+            body=body,
+            timeout_s=TIMEOUT_S,
+            max_bytes=EXCERPT_BYTES,
+            max_redirects=0,
+            allow_private=allow_private,
+        )
+    except Exception as exc:  # any transport failure is a failed attempt, recorded and retried
+        return Attempt(0, _ms(started), "", ssrf.describe(exc))
+    excerpt = result.body.decode("utf-8", errors="replace")[:EXCERPT_BYTES]
+    error = "" if 200 <= result.status < 300 else f"receiver answered HTTP {result.status}"
+    return Attempt(result.status, _ms(started), excerpt, error)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

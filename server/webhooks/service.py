@@ -1,0 +1,224 @@
+"""WebhooksService: subscriptions (owner/admin write, members read), delivery history and test dispatches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from astra.v1 import webhooks_pb2, webhooks_pb2_grpc
+from server import events
+from server.context import current_principal
+from server.deps import Deps
+from server.errors import InvalidArgument, NotFound
+from server.ids import new_id
+from server.net import ssrf
+from server.paging import page_limit
+from server.timestamps import to_timestamp
+from server.webhooks import delivery, signing, store
+from server.workspaces.access import require_writer
+
+MAX_URL, MAX_DESCRIPTION = 2048, 500
+DELIVERY_STATUSES = ("delivered", "pending", "failed")
+
+
+def webhook_message(row: dict[str, Any], with_secret: bool = False) -> webhooks_pb2.Webhook:
+    return webhooks_pb2.Webhook(
+        id=row["id"],
+        url=row["url"],
+        events=row["events"],
+        description=row["description"],
+        enabled=row["enabled"],
+        secret=row["secret"] if with_secret else "",
+        created_at=to_timestamp(row["created_at"]),
+        updated_at=to_timestamp(row["updated_at"]),
+        disabled_reason=row["disabled_reason"],
+    )
+
+
+def delivery_message(row: dict[str, Any]) -> webhooks_pb2.WebhookDelivery:
+    return webhooks_pb2.WebhookDelivery(
+        id=row["id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        attempt=row["attempt"],
+        status_code=row["status_code"],
+        latency_ms=row["latency_ms"],
+        response_excerpt=row["response_excerpt"],
+        error=row["error"],
+        next_retry_at=to_timestamp(row["next_retry_at"]),
+        delivered_at=to_timestamp(row["delivered_at"]),
+        created_at=to_timestamp(row["created_at"]),
+    )
+
+
+async def check_url(url: str, allow_private: bool, field: str = "url") -> str:
+    """The URL, if the SSRF guard lets it through now; INVALID_ARGUMENT otherwise (it is checked again per send)."""
+    url = url.strip()
+    if not url:
+        raise InvalidArgument(f"{field} is required")
+    if len(url) > MAX_URL:
+        raise InvalidArgument(f"{field} must be at most {MAX_URL} characters")
+    try:
+        await ssrf.resolve_checked(url, allow_private)
+    except ssrf.BlockedURL as exc:
+        raise InvalidArgument(f"{field} is refused: {exc}") from None
+    return url
+
+
+def check_events(values: list[str]) -> list[str]:
+    if not values:
+        raise InvalidArgument('events must list at least one event type (or "*")')
+    for value in values:
+        if value != "*" and value not in events.EVENT_TYPES:
+            raise InvalidArgument(f"events: unknown event type {value!r} (known: {', '.join(events.EVENT_TYPES)}, *)")
+    return sorted(set(values))
+
+
+def check_description(value: str) -> str:
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidArgument(f"description must be at most {MAX_DESCRIPTION} characters")
+    return value
+
+
+class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
+    def __init__(self, deps: Deps):
+        self.deps = deps
+
+    async def _get(self, conn: Any, workspace_id: str, webhook_id: str, lock: bool = False) -> dict[str, Any]:
+        row = await store.get(conn, workspace_id, webhook_id, lock)
+        if row is None:
+            raise NotFound(f"webhook {webhook_id} not found")
+        return row
+
+    async def CreateWebhook(
+        self, request: webhooks_pb2.CreateWebhookRequest, context: grpc.aio.ServicerContext
+    ) -> webhooks_pb2.CreateWebhookResponse:
+        principal = current_principal()
+        require_writer(principal.role, "create webhooks")
+        url = await check_url(request.url, self.deps.settings.allow_private_urls)
+        event_types = check_events(list(request.events))
+        description = check_description(request.description)
+        secret = signing.check_secret(request.secret) if request.secret else signing.new_secret()
+        enabled = request.enabled if request.HasField("enabled") else True
+        async with self.deps.db.transaction() as conn:
+            row = await store.create(
+                conn, principal.workspace_id, url, event_types, description, enabled, secret, principal.user_id
+            )
+        return webhooks_pb2.CreateWebhookResponse(webhook=webhook_message(row, with_secret=True))
+
+    async def ListWebhooks(
+        self, request: webhooks_pb2.ListWebhooksRequest, context: grpc.aio.ServicerContext
+    ) -> webhooks_pb2.ListWebhooksResponse:
+        principal = current_principal()
+        limit = page_limit(request.limit)
+        scope = f"webhooks:{principal.workspace_id}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            rows = await store.list_page(
+                conn, principal.workspace_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
+            )
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        return webhooks_pb2.ListWebhooksResponse(webhooks=[webhook_message(r) for r in rows], next_page_token=token)
+
+    async def GetWebhook(
+        self, request: webhooks_pb2.GetWebhookRequest, context: grpc.aio.ServicerContext
+    ) -> webhooks_pb2.GetWebhookResponse:
+        principal = current_principal()
+        async with self.deps.db.connection() as conn:
+            row = await self._get(conn, principal.workspace_id, request.webhook_id)
+        return webhooks_pb2.GetWebhookResponse(webhook=webhook_message(row))
+
+    async def UpdateWebhook(
+        self, request: webhooks_pb2.UpdateWebhookRequest, context: grpc.aio.ServicerContext
+    ) -> webhooks_pb2.UpdateWebhookResponse:
+        principal = current_principal()
+        require_writer(principal.role, "change webhooks")
+        url = await check_url(request.url, self.deps.settings.allow_private_urls)
+        event_types = check_events(list(request.events))
+        description = check_description(request.description)
+        if request.secret and not request.rotate_secret:
+            raise InvalidArgument("secret is only accepted with rotateSecret: true")
+        secret = None
+        if request.rotate_secret:
+            secret = signing.check_secret(request.secret) if request.secret else signing.new_secret()
+        async with self.deps.db.transaction() as conn:
+            current = await self._get(conn, principal.workspace_id, request.webhook_id, lock=True)
+            enabled = request.enabled if request.HasField("enabled") else current["enabled"]
+            row = await store.update(conn, current["id"], url, event_types, description, enabled, secret)
+        return webhooks_pb2.UpdateWebhookResponse(webhook=webhook_message(row, with_secret=secret is not None))
+
+    async def DeleteWebhook(
+        self, request: webhooks_pb2.DeleteWebhookRequest, context: grpc.aio.ServicerContext
+    ) -> webhooks_pb2.DeleteWebhookResponse:
+        principal = current_principal()
+        require_writer(principal.role, "delete webhooks")
+        async with self.deps.db.transaction() as conn:
+            if not await store.delete(conn, principal.workspace_id, request.webhook_id):
+                raise NotFound(f"webhook {request.webhook_id} not found")
+        return webhooks_pb2.DeleteWebhookResponse()
+
+    async def ListWebhookDeliveries(
+        self, request: webhooks_pb2.ListWebhookDeliveriesRequest, context: grpc.aio.ServicerContext
+    ) -> webhooks_pb2.ListWebhookDeliveriesResponse:
+        principal = current_principal()
+        limit = page_limit(request.limit)
+        if request.status and request.status not in DELIVERY_STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
+        scope = f"webhook-deliveries:{request.webhook_id}:{request.status}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            await self._get(conn, principal.workspace_id, request.webhook_id)
+            rows = await store.deliveries_page(
+                conn, request.webhook_id, request.status, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
+            )
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        return webhooks_pb2.ListWebhookDeliveriesResponse(
+            deliveries=[delivery_message(r) for r in rows], next_page_token=token
+        )
+
+    async def TestWebhook(
+        self, request: webhooks_pb2.TestWebhookRequest, context: grpc.aio.ServicerContext
+    ) -> webhooks_pb2.TestWebhookResponse:
+        principal = current_principal()
+        require_writer(principal.role, "test webhooks")
+        event_type = request.event_type or "webhook.test"
+        if event_type not in events.EVENT_TYPES:
+            raise InvalidArgument(f"eventType must be one of {', '.join(events.EVENT_TYPES)}")
+        data = (
+            json_format.MessageToDict(request.data)
+            if request.HasField("data")
+            else {"webhookId": request.webhook_id, "message": "A test event from Astra."}
+        )
+        async with self.deps.db.transaction() as conn:
+            webhook = await self._get(conn, principal.workspace_id, request.webhook_id)
+            event_id = await _record_test_event(conn, principal.workspace_id, event_type, data)
+            payload = events.envelope(event_type, data)
+        attempt = await delivery.send(
+            webhook["url"], webhook["secret"], event_id, payload, self.deps.settings.allow_private_urls
+        )
+        async with self.deps.db.transaction() as conn:
+            row = await store.record_test(conn, webhook["id"], event_id, event_type, attempt)
+        return webhooks_pb2.TestWebhookResponse(delivery=delivery_message(row))
+
+
+async def _record_test_event(conn: Any, workspace_id: str, event_type: str, data: dict[str, Any]) -> str:
+    """A test dispatch is stored as a webhook.test event (never fanned out), whatever type it imitates."""
+    if event_type == "webhook.test":
+        return await events.emit(conn, workspace_id, event_type, data)
+    event_id = new_id("evt")
+    await conn.execute(
+        "INSERT INTO events (id, workspace_id, type, payload) VALUES (%s, %s, 'webhook.test', %s)",
+        (event_id, workspace_id, events.envelope(event_type, data)),
+    )
+    return event_id
+
+
+SERVICES = {"astra.v1.WebhooksService": WebhooksService}
