@@ -9,18 +9,24 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from astra_client import AstraClient, ChatEvent, v1
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from tests.harness import GatewayThread
 
-TYPESCRIPT = Path(__file__).resolve().parent.parent / "clients" / "typescript"
+CLIENTS = Path(__file__).resolve().parent.parent / "clients"
+TYPESCRIPT = CLIENTS / "typescript"
+try:
+    from astra_client import AstraClient, ChatEvent, v1
+except ImportError:  # not pip-installed: the same sources from the tree (betterproto and grpclib come with .[dev])
+    sys.path.insert(0, str(CLIENTS / "python"))
+    from astra_client import AstraClient, ChatEvent, v1
 PASSWORD = "correct horse battery"
 
 

@@ -227,3 +227,24 @@ async def test_a_run_that_died_is_recorded_as_error_on_the_next_claim(
     await run_now(gateway, http, owner, hb["id"])
     lost = [r for r in await runs(http, owner, hb["id"]) if r["id"] == "run_lost"]
     assert lost[0]["status"] == "error" and "did not finish" in lost[0]["error"]
+
+
+async def test_list_pages_and_filters_by_agent(http: aiohttp.ClientSession, owner: dict, source: Receiver) -> None:
+    status, body, _ = await api(http, "POST", "/agents", owner, json={"id": f"l-{uuid.uuid4().hex[:8]}"})
+    assert status == 200, body
+    agent = body["agent"]["id"]
+    made = [await create(http, owner, type="rss", url=source.url + path(), enabled=False) for _ in range(3)]
+    woken = await create(http, owner, type="rss", url=source.url + path(), agentId=agent, enabled=False)
+    seen: list[str] = []
+    token = ""
+    while True:
+        params = {"limit": "2", **({"pageToken": token} if token else {})}
+        status, body, _ = await api(http, "GET", "/heartbeat", owner, params=params)
+        assert status == 200, body
+        seen += [h["id"] for h in body["heartbeats"]]
+        token = body.get("nextPageToken", "")
+        if not token:
+            break
+    assert seen == [h["id"] for h in [*made, woken]]
+    status, body, _ = await api(http, "GET", "/heartbeat", owner, params={"agentId": agent})
+    assert status == 200 and [h["id"] for h in body["heartbeats"]] == [woken["id"]]

@@ -118,6 +118,15 @@ async def test_parameters_bodies_auth_and_streams_follow_the_contract(http: aioh
         "stream_done",
         "error",
     }
+    # Every schema in the document is valid JSON Schema 2020-12 (the dialect of OpenAPI 3.1).
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    for path, operations in paths.items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                jsonschema.Draft202012Validator.check_schema(parameter["schema"])
+            assert operation["operationId"] and operation["responses"], path
+    assert len({op["operationId"] for ops in paths.values() for op in ops.values()}) == sum(map(len, paths.values()))
     # Errors share one shape.
     error = schemas["Error"]
     assert error["required"] == ["error", "requestId"] and error["properties"]["error"]["required"] == [

@@ -212,7 +212,7 @@ async def test_retries_stop_after_the_schedule(
     hook = await create_webhook(http, owner, receiver.url + where, events=["agent.failed"])
     await emit(gateway.settings.database_url, owner["workspaceId"], "agent.failed", {"error": "x"})
     await eventually(lambda: len(receiver.received(where)) >= 3, what="three attempts")
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.1)
     assert len(receiver.received(where)) == 3  # 1 + the two retries of the schedule
     rows = await deliveries(http, owner, hook["id"])
     assert [d["attempt"] for d in rows] == [3, 2, 1] and "nextRetryAt" not in rows[0]
@@ -233,7 +233,7 @@ async def test_410_disables_the_webhook(
     webhook = await eventually(disabled, what="disabled")
     assert "410" in webhook["disabledReason"]
     await emit(gateway.settings.database_url, owner["workspaceId"], "session.handoff", {"sessionId": "t"})
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.1)
     assert len(receiver.received(where)) == 1  # no retry, and later events are not sent
     rows = await deliveries(http, owner, hook["id"])
     assert len(rows) == 1 and rows[0]["statusCode"] == 410 and "nextRetryAt" not in rows[0]

@@ -98,7 +98,7 @@ async def test_a_restart_in_the_middle_of_a_backlog_loses_nothing(postgres: Post
         async with aiohttp.ClientSession(base_url=first.http_url) as http:
             owner = await register(http)
         # Slow receiver: the first gateway is stopped while a batch is in flight (sent, not yet recorded).
-        receiver.respond("/restart", Reply(200, "ok", delay_s=2.5))
+        receiver.respond("/restart", Reply(200, "ok", delay_s=2.0))
         await sql(
             first,
             "INSERT INTO webhooks (id, workspace_id, url, events, secret) VALUES ('wh_restart', %s, %s, '{*}',"

@@ -9,6 +9,7 @@ from google.protobuf import json_format
 
 from astra.v1 import webhooks_pb2, webhooks_pb2_grpc
 from server import events
+from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import InvalidArgument, NotFound
@@ -92,6 +93,20 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
             raise NotFound(f"webhook {webhook_id} not found")
         return row
 
+    @staticmethod
+    async def _audit(conn: Any, action: str, webhook_id: str, details: dict[str, Any]) -> None:
+        """Webhook changes go to the audit log in the change's transaction; the secret never does."""
+        principal = current_principal()
+        await record(
+            conn,
+            actor=principal.user_id,
+            action=action,
+            target_user_id=principal.user_id,
+            workspace_id=principal.workspace_id,
+            details=details,
+            target=webhook_id,
+        )
+
     async def CreateWebhook(
         self, request: webhooks_pb2.CreateWebhookRequest, context: grpc.aio.ServicerContext
     ) -> webhooks_pb2.CreateWebhookResponse:
@@ -105,6 +120,9 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
         async with self.deps.db.transaction() as conn:
             row = await store.create(
                 conn, principal.workspace_id, url, event_types, description, enabled, secret, principal.user_id
+            )
+            await self._audit(
+                conn, "webhook.create", row["id"], {"url": url, "events": event_types, "enabled": enabled}
             )
         return webhooks_pb2.CreateWebhookResponse(webhook=webhook_message(row, with_secret=True))
 
@@ -150,6 +168,8 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
             current = await self._get(conn, principal.workspace_id, request.webhook_id, lock=True)
             enabled = request.enabled if request.HasField("enabled") else current["enabled"]
             row = await store.update(conn, current["id"], url, event_types, description, enabled, secret)
+            details = {"url": url, "events": event_types, "enabled": enabled, "secretRotated": secret is not None}
+            await self._audit(conn, "webhook.update", current["id"], details)
         return webhooks_pb2.UpdateWebhookResponse(webhook=webhook_message(row, with_secret=secret is not None))
 
     async def DeleteWebhook(
@@ -160,6 +180,7 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
         async with self.deps.db.transaction() as conn:
             if not await store.delete(conn, principal.workspace_id, request.webhook_id):
                 raise NotFound(f"webhook {request.webhook_id} not found")
+            await self._audit(conn, "webhook.delete", request.webhook_id, {})
         return webhooks_pb2.DeleteWebhookResponse()
 
     async def ListWebhookDeliveries(

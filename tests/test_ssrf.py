@@ -1,0 +1,90 @@
+"""The SSRF guard itself: refused targets never get a connection, and every redirect hop is checked again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from server.net import ssrf
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://100.64.0.1/",
+        "http://0.0.0.0/",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1/",
+        "http:///no-host",
+    ],
+)
+async def test_refused_targets(url: str) -> None:
+    with pytest.raises(ssrf.BlockedURL):
+        await ssrf.fetch(url)  # IP literals resolve locally: nothing is sent anywhere
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[tuple[str, str]]:
+    """A 'public' site on 127.0.0.2 whose redirect points at an 'internal' one on 127.0.0.1."""
+    internal_hits: list[str] = []
+
+    async def secret(request: web.Request) -> web.Response:
+        internal_hits.append(request.path)
+        return web.Response(text="internal secret")
+
+    internal = web.Application()
+    internal.router.add_get("/secret", secret)
+    internal_runner = web.AppRunner(internal)
+    await internal_runner.setup()
+    await web.TCPSite(internal_runner, "127.0.0.1", 0).start()
+    internal_url = f"http://127.0.0.1:{internal_runner.addresses[0][1]}/secret"
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(internal_url)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="x" * 200_000)
+
+    public = web.Application()
+    public.router.add_get("/go", redirect)
+    public.router.add_get("/big", page)
+    public_runner = web.AppRunner(public)
+    await public_runner.setup()
+    await web.TCPSite(public_runner, "127.0.0.2", 0).start()
+    yield f"http://127.0.0.2:{public_runner.addresses[0][1]}", internal_url
+    assert internal_hits == [], "the guarded fetch reached the internal server"
+    await public_runner.cleanup()
+    await internal_runner.cleanup()
+
+
+@pytest.fixture
+def only_127_0_0_1_is_internal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback is all this machine has: treat 127.0.0.2 as public and 127.0.0.1 as the internal network."""
+    monkeypatch.setattr(ssrf, "blocked_address", lambda ip: "internal" if ip == "127.0.0.1" else "")
+
+
+async def test_a_redirect_to_an_internal_address_is_refused(servers, only_127_0_0_1_is_internal) -> None:
+    public, _ = servers
+    with pytest.raises(ssrf.BlockedURL, match="refused address"):
+        await ssrf.fetch(f"{public}/go")
+
+
+async def test_redirects_are_returned_not_followed_when_asked(servers, only_127_0_0_1_is_internal) -> None:
+    public, internal = servers
+    result = await ssrf.fetch(f"{public}/go", max_redirects=0)
+    assert result.status == 302
+    assert result.headers["Location"] == internal
+
+
+async def test_bodies_are_read_whole_up_to_the_cap(servers, only_127_0_0_1_is_internal) -> None:
+    public, _ = servers
+    whole = await ssrf.fetch(f"{public}/big")
+    assert len(whole.body) == 200_000 and not whole.truncated
+    capped = await ssrf.fetch(f"{public}/big", max_bytes=50_000)
+    assert len(capped.body) == 50_000 and capped.truncated
