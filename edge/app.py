@@ -245,7 +245,12 @@ def create_app(config: EdgeConfig, channel: grpc.aio.Channel | None = None) -> w
     """The edge application; it owns the channel to the core unless one is given."""
     own_channel = channel is None
     channel = channel or grpc.aio.insecure_channel(
-        config.grpc_target, options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+        config.grpc_target,
+        options=[
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            # Spread calls over every core address the target resolves to (a headless Service in Kubernetes).
+            ("grpc.lb_policy_name", "round_robin"),
+        ],
     )
     routes = load_routes()
     gateway = Gateway(config, channel, routes)

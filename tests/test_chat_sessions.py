@@ -204,12 +204,6 @@ async def test_get_returns_the_session_and_its_history_in_pages(http: aiohttp.Cl
     assert status == 404, answer
 
 
-@pytest.mark.xfail(
-    reason="bug: GetSessionRequest.page_token is documented as 'Pages towards older messages' "
-    "(proto/astra/v1/sessions.proto), but server/sessions/service.py GetSession with store.messages_page starts at "
-    "the oldest messages and pages towards newer ones, so a long session's first page misses its latest turns",
-    strict=True,
-)
 async def test_the_first_history_page_holds_the_latest_messages(http: aiohttp.ClientSession, users: list[dict]) -> None:
     owner = users[0]
     agent = await new_agent(http, owner)
@@ -369,12 +363,6 @@ async def test_handoff_inserts_a_marker_and_later_turns_go_to_the_target(
     assert session_id in [s["id"] for s in body["sessions"]]
 
 
-@pytest.mark.xfail(
-    reason="bug: server/chat/turn.py TurnEngine._open resolves request.agent_id and, when the session is found by "
-    "its (agent, surface, surfaceId) key, returns that agent instead of the session's current agent_id, so after a "
-    "handoff the surface's next turns are still answered by the original agent",
-    strict=True,
-)
 async def test_after_a_handoff_turns_on_the_same_surface_go_to_the_target(
     http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
 ) -> None:
@@ -441,12 +429,6 @@ async def test_handoff_refusals(http: aiohttp.ClientSession, users: list[dict]) 
     assert (status, answer["error"]["code"]) == (409, "FAILED_PRECONDITION"), answer
 
 
-@pytest.mark.xfail(
-    reason="bug: server/sessions/service.py HandoffSession accepts a target granted read-only to the workspace "
-    "(it checks availability and restrictions but not ResolvedAgent.readonly, unlike TurnEngine._open), so the "
-    "handoff succeeds and every later turn of the session is refused with 403",
-    strict=True,
-)
 async def test_handoff_to_an_agent_granted_read_only_is_refused(http: aiohttp.ClientSession, users: list[dict]) -> None:
     owner, other = users
     shared = await new_agent(http, other)

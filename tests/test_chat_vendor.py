@@ -414,13 +414,6 @@ async def test_repeated_failures_open_the_circuit_and_it_fails_fast(
     assert len(vendor.requests) == 5  # the vendor is left alone while the circuit is open
 
 
-@pytest.mark.xfail(
-    reason="bug: an open circuit raises ProviderError(status=503, retryable=False, retry_after=<cool-down>) "
-    "(server/providers/resilience.py CircuitBreaker.before_call) and server/chat/turn.py _provider_error_event maps "
-    "every non-retryable error to provider_error, so /agent/chat answers 502 without Retry-After (and the SSE frame "
-    "has no retryAfterMs) although the provider is unavailable and the breaker knows when to try again",
-    strict=True,
-)
 async def test_an_open_circuit_is_unavailable_with_a_retry_hint(
     http: aiohttp.ClientSession, vendor: FakeVendor, user: dict, agent: str
 ) -> None:

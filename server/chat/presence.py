@@ -34,10 +34,11 @@ async def set_state(
 async def advance(
     conn: AsyncConnection, user_id: str, workspace_id: str, agent_id: str, turn_id: str, state: str, tool_name: str = ""
 ) -> None:
-    """Moves this turn's presence on, unless a newer turn of the same agent has taken over."""
+    """Moves this turn's presence on, unless a newer turn of the same agent has taken over. Once idle, a turn
+    stays idle: a late update from a background task must not bring a finished turn back to life."""
     await conn.execute(
         "UPDATE presence SET state = %s, tool_name = %s, since = now()"
-        " WHERE user_id = %s AND workspace_id = %s AND agent_id = %s AND turn_id = %s",
+        " WHERE user_id = %s AND workspace_id = %s AND agent_id = %s AND turn_id = %s AND state <> 'idle'",
         (state, tool_name, user_id, workspace_id, agent_id, turn_id),
     )
 

@@ -29,7 +29,7 @@ def _stream_error(error: chat_pb2.StreamError) -> AstraError:
     if error.code == "rate_limited":
         return ResourceExhausted(error.message, retry_after=error.retry_after_ms / 1000)
     if error.code == "provider_unavailable":
-        return Unavailable(error.message)
+        return Unavailable(error.message, retry_after=error.retry_after_ms / 1000 if error.retry_after_ms else None)
     return Unavailable(error.message, http_status=502)  # the vendor refused: a bad gateway, not our client's fault
 
 
@@ -66,8 +66,11 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         digest = idempotency.request_hash(principal.workspace_id, request.SerializeToString(deterministic=True))
         stored = await idempotency.begin(self.deps.db, principal.user_id, key, digest)
         if stored is not None:
-            context.set_trailing_metadata((("idempotent-replayed", "true"),))
-            return chat_pb2.ChatResponse.FromString(stored)
+            replayed = chat_pb2.ChatResponse.FromString(stored)
+            context.set_trailing_metadata(
+                (("idempotent-replayed", "true"), ("x-astra-overhead-ms", f"{replayed.overhead_ms:.3f}"))
+            )
+            return replayed
         try:
             response = await self._reply(principal, request)
         except BaseException:

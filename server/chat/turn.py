@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from astra.v1 import chat_pb2, common_pb2
 from server import events
-from server.agents.resolve import ResolvedAgent, resolve_with_workspace
+from server.agents.resolve import ResolvedAgent, WorkspaceView, resolve_with_workspace
 from server.chat import presence
 from server.chat.context import build_context, session_expired
 from server.chat.pricing import cost_usd
@@ -41,7 +41,7 @@ from server.providers.base import (
 from server.providers.registry import Providers
 from server.restrictions import enforce, split_model
 from server.sessions import store as sessions
-from server.tools.runtime import ToolContext, ToolRunner
+from server.tools.runtime import ToolContext, ToolOutcome, ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,23 @@ class TurnRequest:
     session_id: str = ""
 
 
+class ToolRecord(NamedTuple):
+    call: ToolCallRequest
+    result: str
+    error: str
+    duration_ms: float
+    cost_usd: Decimal
+
+
+def outcome_record(call: ToolCallRequest, outcome: ToolOutcome) -> ToolRecord:
+    return ToolRecord(call, outcome.result, outcome.error, outcome.duration_ms, outcome.cost_usd)
+
+
 @dataclass
 class _Round:
     text: str = ""
     calls: list[ToolCallRequest] = field(default_factory=list)
-    results: list[tuple[ToolCallRequest, str, str, float]] = field(default_factory=list)  # call, result, error, ms
+    results: list[ToolRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -120,20 +132,8 @@ class TurnEngine:
         self.in_flight = 0
         self._background: set[asyncio.Task[None]] = set()
 
-    async def _open(self, conn: Any, principal: Principal, request: TurnRequest) -> tuple[dict, bool, ResolvedAgent]:
-        """The session (found, continued or created) and the agent answering in it, with every check that must
-        pass before the provider is called. Each step is one round trip: this is on the time to first token."""
-        session = None
-        agent_id = request.agent_id
-        if request.session_id:
-            session = await sessions.own_session(conn, request.session_id, principal.user_id, principal.workspace_id)
-            if session is None:
-                raise NotFound(f"session {request.session_id} not found")
-            if session["status"] != "active":
-                raise FailedPrecondition(f"session {request.session_id} is archived; start a new one", http_status=409)
-            if agent_id and agent_id not in (session["agent_id"], session["origin_agent_id"]):
-                raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
-            agent_id = session["agent_id"]
+    async def _usable(self, conn: Any, principal: Principal, agent_id: str) -> tuple[ResolvedAgent, WorkspaceView]:
+        """The agent if this workspace may chat with it now: 404/403 and restriction and provider checks."""
         resolved, workspace = await resolve_with_workspace(conn, principal.workspace_id, agent_id)
         if resolved.origin == "granted" and resolved.readonly:
             raise PermissionDenied(
@@ -144,14 +144,31 @@ class TurnEngine:
         configured, why = self.providers.configured(provider, resolved.agent.base_url)
         if not configured:
             raise FailedPrecondition(why)
-        if session is not None:
+        return resolved, workspace
+
+    async def _open(self, conn: Any, principal: Principal, request: TurnRequest) -> tuple[dict, bool, ResolvedAgent]:
+        """The session (found, continued or created) and the agent answering in it, with every check that must
+        pass before the provider is called. Each step is one round trip: this is on the time to first token."""
+        if request.session_id:
+            session = await sessions.own_session(conn, request.session_id, principal.user_id, principal.workspace_id)
+            if session is None:
+                raise NotFound(f"session {request.session_id} not found")
+            if session["status"] != "active":
+                raise FailedPrecondition(f"session {request.session_id} is archived; start a new one", http_status=409)
+            if request.agent_id and request.agent_id not in (session["agent_id"], session["origin_agent_id"]):
+                raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
+            resolved, _ = await self._usable(conn, principal, session["agent_id"])
             return session, False, resolved
-        key = (principal.user_id, principal.workspace_id, agent_id, request.surface, request.surface_id)
+        key = (principal.user_id, principal.workspace_id, request.agent_id, request.surface, request.surface_id)
         session = await sessions.active_session(conn, *key)
+        # After a handoff the session's current agent keeps answering on this surface.
+        resolved, workspace = await self._usable(conn, principal, session["agent_id"] if session else request.agent_id)
         if session is not None:
             if not session_expired(session["last_activity_at"], datetime.now(UTC), workspace.settings):
                 return session, False, resolved
             await sessions.archive(conn, session["id"])
+            if session["agent_id"] != request.agent_id:
+                resolved, _ = await self._usable(conn, principal, request.agent_id)
         session, created = await sessions.open_session(conn, *key)
         return session, created, resolved
 
@@ -294,6 +311,8 @@ class TurnEngine:
                     elif isinstance(event, Finish):
                         turn.prompt_tokens += event.prompt_tokens
                         turn.completion_tokens += event.completion_tokens
+                if round_number == MAX_TOOL_ROUNDS:
+                    current.calls.clear()  # tools were not offered: calls the model makes anyway are not run
                 if not current.calls:
                     break
                 messages.append(ChatMessage("assistant", current.text, tool_calls=tuple(current.calls)))
@@ -303,7 +322,7 @@ class TurnEngine:
                     ran = time.perf_counter()
                     outcome = await self.tools.run(call.name, call.arguments, tool_context)
                     turn.external_s += time.perf_counter() - ran
-                    current.results.append((call, outcome.result, outcome.error, outcome.duration_ms))
+                    current.results.append(outcome_record(call, outcome))
                     yield _event(
                         tool_result=chat_pb2.ToolResult(
                             id=call.id,
@@ -399,7 +418,7 @@ class TurnEngine:
                     error=(turn.error or None) if last else None,
                 )
             )
-            for call, result, error, duration_ms in current.results:
+            for call, result, error, duration_ms, tool_cost in current.results:
                 content = result if not error else json.dumps({"error": error})
                 rows.append(
                     sessions.message_row(
@@ -414,6 +433,7 @@ class TurnEngine:
                         "tool": call.name,
                         "ok": not error,
                         "duration_ms": duration_ms,
+                        "cost_usd": tool_cost,
                     }
                 )
         message_id = next(r["id"] for r in reversed(rows) if r["role"] == "assistant")
@@ -460,4 +480,8 @@ class TurnEngine:
 def _provider_error_event(exc: ProviderError) -> chat_pb2.StreamError:
     if exc.status == 429:
         return chat_pb2.StreamError(code="rate_limited", message=str(exc), retry_after_ms=(exc.retry_after or 1) * 1000)
-    return chat_pb2.StreamError(code="provider_unavailable" if exc.retryable else "provider_error", message=str(exc))
+    if exc.retryable or exc.status == 503:  # 503 also covers an open circuit breaker, which says when to retry
+        return chat_pb2.StreamError(
+            code="provider_unavailable", message=str(exc), retry_after_ms=(exc.retry_after or 0) * 1000
+        )
+    return chat_pb2.StreamError(code="provider_error", message=str(exc))

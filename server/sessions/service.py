@@ -11,7 +11,7 @@ from server import events
 from server.agents.resolve import resolve
 from server.context import current_principal
 from server.deps import Deps
-from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from server.paging import page_limit
 from server.restrictions import enforce
 from server.sessions import store
@@ -103,13 +103,11 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
             session = await store.own_session(conn, request.session_id, principal.user_id, principal.workspace_id)
             if session is None:
                 raise NotFound(f"session {request.session_id} not found")
-            rows = await store.messages_page(
-                conn, request.session_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
-            )
+            rows = await store.messages_page(conn, request.session_id, cursor["seq"] if cursor else None, limit + 1)
         token = ""
         if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+            rows = rows[1:]  # the extra row is the oldest: it opens the next (older) page
+            token = self.deps.pages.encode(scope, {"seq": rows[0]["seq"]})
         return sessions_pb2.GetSessionResponse(
             session=session_message(session), messages=[message_message(r) for r in rows], next_page_token=token
         )
@@ -178,6 +176,8 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
             if request.target_agent_id == previous:
                 raise InvalidArgument(f"session {request.session_id} is already with agent {previous}")
             target = await resolve(conn, principal.workspace_id, request.target_agent_id)
+            if target.origin == "granted" and target.readonly:
+                raise PermissionDenied(f"agent {target.agent.id} is granted read-only to this workspace")
             enforce(target.agent.model, *await workspaces.restrictions(conn, principal.workspace_id))
             marker = f"Handoff from {previous} to {target.agent.id}" + (f": {request.note}" if request.note else "")
             row = await store.insert_message(conn, session["id"], "system", marker, agent_id=target.agent.id)

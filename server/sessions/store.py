@@ -14,7 +14,7 @@ SESSION_COLUMNS = (
     " created_at, last_activity_at, archived_at"
 )
 MESSAGE_COLUMNS = (
-    "id, session_id, role, content, agent_id, tool_calls, tool_call_id, tool_name, prompt_tokens,"
+    "id, seq, session_id, role, content, agent_id, tool_calls, tool_call_id, tool_name, prompt_tokens,"
     " completion_tokens, cost_usd, error, created_at"
 )
 
@@ -126,21 +126,21 @@ async def recent_messages(conn: AsyncConnection, session_id: str, limit: int) ->
     """The newest `limit` messages, oldest first."""
     cur = await conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s"
-        " ORDER BY created_at DESC, id DESC LIMIT %s) recent ORDER BY created_at, id",
+        " ORDER BY seq DESC LIMIT %s) recent ORDER BY seq",
         (session_id, limit),
     )
     return await cur.fetchall()
 
 
 async def messages_page(
-    conn: AsyncConnection, session_id: str, after: tuple[str, str] | None, limit: int
+    conn: AsyncConnection, session_id: str, before_seq: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    t, last_id = after or (None, None)
+    """A page of history going back in time: the `limit` newest messages older than before_seq (all when None),
+    oldest first."""
     cur = await conn.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %(session)s"
-        " AND (%(t)s::timestamptz IS NULL OR (created_at, id) > (%(t)s::timestamptz, %(id)s))"
-        " ORDER BY created_at, id LIMIT %(limit)s",
-        {"session": session_id, "t": t, "id": last_id, "limit": limit},
+        f"SELECT {MESSAGE_COLUMNS} FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %(session)s"
+        " AND (%(before)s::bigint IS NULL OR seq < %(before)s) ORDER BY seq DESC LIMIT %(limit)s) page ORDER BY seq",
+        {"session": session_id, "before": before_seq, "limit": limit},
     )
     return await cur.fetchall()
 
@@ -247,12 +247,20 @@ async def record_usage(
 
 
 async def record_tool_call(
-    conn: AsyncConnection, *, workspace_id: str, session_id: str, agent_id: str, tool: str, ok: bool, duration_ms: float
+    conn: AsyncConnection,
+    *,
+    workspace_id: str,
+    session_id: str,
+    agent_id: str,
+    tool: str,
+    ok: bool,
+    duration_ms: float,
+    cost_usd: Decimal = Decimal(0),
 ) -> None:
     await conn.execute(
-        "INSERT INTO tool_calls (id, workspace_id, session_id, agent_id, tool, status, duration_ms)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (new_id("tc"), workspace_id, session_id, agent_id, tool, "ok" if ok else "error", duration_ms),
+        "INSERT INTO tool_calls (id, workspace_id, session_id, agent_id, tool, status, duration_ms, cost_usd)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (new_id("tc"), workspace_id, session_id, agent_id, tool, "ok" if ok else "error", duration_ms, cost_usd),
     )
 
 

@@ -65,6 +65,8 @@ CREATE INDEX sessions_user_idx ON sessions (user_id, workspace_id, last_activity
 
 CREATE TABLE messages (
     id           text PRIMARY KEY,
+    -- Insertion order: the messages of one turn share a transaction, and so a created_at.
+    seq          bigserial NOT NULL UNIQUE,
     session_id   text NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     role         text NOT NULL CHECK (role IN ('user', 'assistant', 'tool', 'system')),
     content      text NOT NULL DEFAULT '',
@@ -80,7 +82,7 @@ CREATE TABLE messages (
     created_at   timestamptz NOT NULL DEFAULT now(),
     tsv          tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED
 );
-CREATE INDEX messages_session_idx ON messages (session_id, created_at);
+CREATE INDEX messages_session_idx ON messages (session_id, seq);
 CREATE INDEX messages_tsv_idx ON messages USING gin (tsv);
 
 CREATE TABLE usage_records (

@@ -1719,7 +1719,7 @@ class ListSessionsRequest(betterproto.Message):
 
     page_token: str = betterproto.string_field(2)
     status: str = betterproto.string_field(3)
-    """active or closed; all when empty."""
+    """active or archived; all when empty."""
 
     agent_id: str = betterproto.string_field(4)
     """Only sessions with this agent."""
@@ -1786,7 +1786,7 @@ class MessageSearchHit(betterproto.Message):
     """user, assistant, tool or system."""
 
     snippet: str = betterproto.string_field(5)
-    """An excerpt with the matches marked by <b>...</b>."""
+    """An excerpt with the matches marked by <mark>...</mark>."""
 
     score: float = betterproto.double_field(6)
     """Full-text rank; higher is better."""

@@ -139,7 +139,7 @@ export type ListSessionsRequest = Message$1<"astra.v1.ListSessionsRequest"> & {
   pageToken: string;
 
   /**
-   * active or closed; all when empty.
+   * active or archived; all when empty.
    *
    * @generated from field: string status = 3;
    */
@@ -329,7 +329,7 @@ export type MessageSearchHit = Message$1<"astra.v1.MessageSearchHit"> & {
   role: string;
 
   /**
-   * An excerpt with the matches marked by <b>...</b>.
+   * An excerpt with the matches marked by <mark>...</mark>.
    *
    * @generated from field: string snippet = 5;
    */
