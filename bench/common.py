@@ -40,12 +40,14 @@ class Gateway:
             ASTRA_DRAIN_DELAY_S="0",
             **(env or {}),
         )
+        # The gateway's log outlives the run (warnings and errors only), for when a figure looks wrong.
+        self.log_path = Path(tempfile.gettempdir()) / f"astra-bench-{self.http_port}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", *args],
             cwd=self.tmp.name,
             env=full_env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log_path.open("wb"),
         )
 
     @property

@@ -338,12 +338,14 @@ class TurnEngine:
         except ProviderError as exc:
             # What was said before the failure is kept; the error is recorded with it.
             turn.error = str(exc)
-            await self._save(turn)
+            await asyncio.shield(self._save(turn))
             TURNS.labels("provider_error").inc()
             log.warning("provider error", extra={"provider": exc.provider, "status": exc.status, "error": exc.message})
             yield _event(error=_provider_error_event(exc))
             return
-        message_id = await self._save(turn)
+        # Shielded: a client that goes away while the turn is being stored must not leave it half-written (or leave
+        # the connection mid-pipeline for the next borrower).
+        message_id = await asyncio.shield(self._save(turn))
         if agent.memory.auto_extract:
             self._extract_later(turn)
         overhead = turn.overhead_ms()
