@@ -6,8 +6,10 @@ another dimension is a migration (new column/index, re-embed), not a setting."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -165,6 +167,7 @@ class LocalEmbedder:
         self._lock = threading.Lock()
         # Two threads: a query embedding is not queued behind a background batch.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed")
+        self._background: ProcessPoolExecutor | None = None
 
     def _load(self) -> MiniLM:
         with self._lock:
@@ -183,6 +186,33 @@ class LocalEmbedder:
 
     async def warm(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def embed_background(self, texts: list[str]) -> np.ndarray:
+        """For the indexer: the same model in a child process at low CPU priority, so bulk embedding of stored
+        messages never competes with live requests (a chat turn's first token, a search's query embedding)."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        if self._background is None:
+            # spawn, not fork: forking a process that runs gRPC threads is unsafe.
+            self._background = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_background_init
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._background, _background_encode, texts)
+
+
+_background_model: MiniLM | None = None
+
+
+def _background_init() -> None:
+    os.nice(10)
+    single_threaded_blas()
+
+
+def _background_encode(texts: list[str]) -> np.ndarray:
+    global _background_model
+    if _background_model is None:
+        _background_model = MiniLM()
+    return _background_model.encode(texts)
 
 
 class OpenAIEmbedder:

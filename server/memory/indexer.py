@@ -26,7 +26,9 @@ async def index_once(deps: Deps, batch: int = BATCH) -> int:
         if not rows:
             return 0
         try:
-            vectors = await embedder.embed([r["content"] for r in rows])
+            texts = [r["content"] for r in rows]
+            background = getattr(embedder, "embed_background", None)
+            vectors = await (background(texts) if background else embedder.embed(texts))
         except Exception:
             # A failing provider must not spin on the same rows forever: count the attempt and move on.
             log.warning("embedding failed", exc_info=True, extra={"items": len(rows)})
