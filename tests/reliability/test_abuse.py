@@ -8,9 +8,18 @@ import time
 
 import aiohttp
 import psutil
+import pytest
 
+from server.memory.embeddings import get_embedder
 from tests.conftest import bearer, register
 from tests.harness import GatewayThread
+
+
+@pytest.fixture(autouse=True)
+async def model_loaded(gateway: GatewayThread) -> None:
+    """The memory worker loads the embedding model (~90 MB) into this process when a gateway starts; load it first
+    so the memory figures below measure request handling only."""
+    await get_embedder().warm()
 
 
 async def _readiness_latency(http: aiohttp.ClientSession, count: int = 10) -> float:
