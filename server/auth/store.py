@@ -47,11 +47,6 @@ async def user_by_email(conn: AsyncConnection, email: str) -> dict[str, Any] | N
     return await cur.fetchone()
 
 
-async def user_by_id(conn: AsyncConnection, user_id: str) -> dict[str, Any] | None:
-    cur = await conn.execute("SELECT id, email, display_name, created_at FROM users WHERE id = %s", (user_id,))
-    return await cur.fetchone()
-
-
 async def membership(conn: AsyncConnection, user_id: str, workspace_id: str | None) -> dict[str, Any] | None:
     """The user's revocation instant and their role in the workspace (personal one when None)."""
     cur = await conn.execute(

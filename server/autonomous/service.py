@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import grpc
 
 from astra.v1 import autonomous_pb2, autonomous_pb2_grpc, common_pb2
-from server.chat.service import _stream_error
+from server.chat.reply import run_to_end
 from server.chat.turn import TurnEngine, TurnRequest
 from server.context import Principal
 from server.deps import Deps
-from server.errors import AstraError, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from server.errors import AstraError, InvalidArgument, NotFound, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +80,9 @@ class AutonomousService(autonomous_pb2_grpc.AutonomousServiceServicer):
         turn = TurnRequest(task.agent_id, task.message, task.surface)
         try:
             async with asyncio.timeout(task.timeout_s):
-                async for event in self.engine.stream(principal, turn):
-                    if event.HasField("error"):
-                        raise _stream_error(event.error)
-                    if event.HasField("stream_done"):
-                        done = event.stream_done
-                        return autonomous_pb2.RunTaskResponse(
-                            content=done.content,
-                            session_id=done.session_id,
-                            tools_used=done.tools_used,
-                            usage=done.usage,
-                            model=done.model,
-                            overhead_ms=done.overhead_ms,
-                            message_id=done.message_id,
-                        )
+                return autonomous_pb2.RunTaskResponse(**await run_to_end(self.engine, principal, turn))
         except TimeoutError:
             raise DeadlineExceeded(f"the turn did not finish within {task.timeout_s} s") from None
-        raise Unavailable("the turn ended without an answer")
 
     async def RunTask(
         self, request: autonomous_pb2.RunTaskRequest, context: grpc.aio.ServicerContext

@@ -10,27 +10,6 @@ from psycopg import AsyncConnection
 STALE_AFTER_S = 900
 
 
-async def set_state(
-    conn: AsyncConnection,
-    user_id: str,
-    workspace_id: str,
-    agent_id: str,
-    state: str,
-    session_id: str,
-    turn_id: str,
-    tool_name: str = "",
-) -> None:
-    """Starts a turn's presence (state 'thinking' with a new turn id) or moves it on."""
-    await conn.execute(
-        "INSERT INTO presence (user_id, workspace_id, agent_id, state, session_id, tool_name, turn_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (user_id, workspace_id, agent_id) DO UPDATE SET state = EXCLUDED.state,"
-        " session_id = EXCLUDED.session_id, tool_name = EXCLUDED.tool_name, turn_id = EXCLUDED.turn_id,"
-        " since = now()",
-        (user_id, workspace_id, agent_id, state, session_id, tool_name, turn_id),
-    )
-
-
 async def advance(
     conn: AsyncConnection, user_id: str, workspace_id: str, agent_id: str, turn_id: str, state: str, tool_name: str = ""
 ) -> None:

@@ -8,10 +8,11 @@ import grpc
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
 from server.chat import idempotency, presence, ratelimit
+from server.chat.reply import run_to_end
 from server.chat.turn import TurnEngine, TurnRequest
 from server.context import Principal, current_principal
 from server.deps import Deps
-from server.errors import AstraError, InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from server.errors import InvalidArgument, NotFound
 from server.interceptors.base import metadata_value
 from server.providers.registry import NAMES
 from server.sessions import store as sessions
@@ -25,35 +26,13 @@ def _turn_request(request: chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest) ->
     return TurnRequest(request.agent_id, request.message, request.surface, request.surface_id, request.session_id)
 
 
-def _stream_error(error: chat_pb2.StreamError) -> AstraError:
-    if error.code == "rate_limited":
-        return ResourceExhausted(error.message, retry_after=error.retry_after_ms / 1000)
-    if error.code == "provider_unavailable":
-        return Unavailable(error.message, retry_after=error.retry_after_ms / 1000 if error.retry_after_ms else None)
-    return Unavailable(error.message, http_status=502)  # the vendor refused: a bad gateway, not our client's fault
-
-
 class ChatService(chat_pb2_grpc.ChatServiceServicer):
     def __init__(self, deps: Deps):
         self.deps = deps
         self.engine = TurnEngine(deps, deps.providers, deps.tools)
 
     async def _reply(self, principal: Principal, request: chat_pb2.ChatRequest) -> chat_pb2.ChatResponse:
-        async for event in self.engine.stream(principal, _turn_request(request)):
-            if event.HasField("error"):
-                raise _stream_error(event.error)
-            if event.HasField("stream_done"):
-                done = event.stream_done
-                return chat_pb2.ChatResponse(
-                    content=done.content,
-                    session_id=done.session_id,
-                    tools_used=done.tools_used,
-                    usage=done.usage,
-                    model=done.model,
-                    overhead_ms=done.overhead_ms,
-                    message_id=done.message_id,
-                )
-        raise Unavailable("the turn ended without an answer")
+        return chat_pb2.ChatResponse(**await run_to_end(self.engine, principal, _turn_request(request)))
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext) -> chat_pb2.ChatResponse:
         principal = current_principal()

@@ -1,0 +1,39 @@
+"""A turn consumed to its end, for callers that answer once (unary Chat, autonomous runs) rather than stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from astra.v1 import chat_pb2
+from server.chat.turn import TurnEngine, TurnRequest
+from server.context import Principal
+from server.errors import AstraError, ResourceExhausted, Unavailable
+
+
+def stream_error(error: chat_pb2.StreamError) -> AstraError:
+    """The status a turn's terminal error event becomes when there is no stream to carry it."""
+    if error.code == "rate_limited":
+        return ResourceExhausted(error.message, retry_after=error.retry_after_ms / 1000)
+    if error.code == "provider_unavailable":
+        return Unavailable(error.message, retry_after=error.retry_after_ms / 1000 if error.retry_after_ms else None)
+    return Unavailable(error.message, http_status=502)  # the vendor refused: a bad gateway, not our client's fault
+
+
+async def run_to_end(engine: TurnEngine, principal: Principal, request: TurnRequest) -> dict[str, Any]:
+    """The fields of the chat-response shape (content, session_id, tools_used, usage, model, overhead_ms,
+    message_id) from the turn's stream_done; its error event raised as a status."""
+    async for event in engine.stream(principal, request):
+        if event.HasField("error"):
+            raise stream_error(event.error)
+        if event.HasField("stream_done"):
+            done = event.stream_done
+            return {
+                "content": done.content,
+                "session_id": done.session_id,
+                "tools_used": done.tools_used,
+                "usage": done.usage,
+                "model": done.model,
+                "overhead_ms": done.overhead_ms,
+                "message_id": done.message_id,
+            }
+    raise Unavailable("the turn ended without an answer")
