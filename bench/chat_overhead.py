@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import grpc
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -167,7 +168,11 @@ async def main(n: int, concurrency: int, seconds: float) -> None:
             sse = await sse_ttft(gw, token, agent, n)
             ws = await ws_ttft(gw, tokens, agents, n)
             rpc = await grpc_ttft(gw, token, agent, n)
+            # CPU of the gateway process (core, edge and workers) per turn, over the throughput run.
+            cpu = psutil.Process(gw.proc.pid)
+            cpu_before = sum(cpu.cpu_times()[:2])
             rps = await chat_rps(gw, token, agent, concurrency, seconds)
+            cpu_ms_per_turn = (sum(cpu.cpu_times()[:2]) - cpu_before) * 1000 / max(1, rps * seconds)
     finally:
         fake.terminate()
         fake.wait(10)
@@ -177,6 +182,7 @@ async def main(n: int, concurrency: int, seconds: float) -> None:
         "direct_provider_ttft": base,
         "transports": {},
         "chat_rps": {"concurrency": concurrency, "requests_per_s": round(rps, 1)},
+        "gateway_cpu_ms_per_turn": round(cpu_ms_per_turn, 2),
     }
     lines = []
     for name, samples in (("sse", sse), ("ws", ws), ("grpc", rpc)):
@@ -190,7 +196,8 @@ async def main(n: int, concurrency: int, seconds: float) -> None:
     save(
         "chat_overhead",
         result,
-        f"chat TTFT added (p50/p99): {', '.join(lines)}; /agent/chat {round(rps)} req/s at {concurrency} clients",
+        f"chat TTFT added (p50/p99): {', '.join(lines)}; /agent/chat {round(rps)} req/s at {concurrency} clients, "
+        f"{round(cpu_ms_per_turn, 1)} ms gateway CPU per turn",
     )
 
 

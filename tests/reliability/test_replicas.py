@@ -1,0 +1,98 @@
+"""Two gateways on one database, as two replicas behind a load balancer: what one replica does, the other sees."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import psycopg
+import pytest
+
+from tests.conftest import bearer, register
+from tests.harness import GatewayThread, test_settings
+
+
+@pytest.fixture(scope="module")
+def replica(gateway: GatewayThread) -> Iterator[GatewayThread]:
+    other = GatewayThread(test_settings(gateway.settings.database_url)).start()
+    yield other
+    other.stop()
+
+
+@pytest.fixture
+async def http2(replica: GatewayThread) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=replica.http_url) as session:
+        yield session
+
+
+async def _agent(http: aiohttp.ClientSession, account: dict, agent_id: str) -> str:
+    async with http.post("/agents", json={"id": agent_id, "skills": ["math"]}, headers=bearer(account)) as resp:
+        assert resp.status == 200, await resp.text()
+    return agent_id
+
+
+async def test_an_idempotency_key_is_honoured_across_replicas(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession
+) -> None:
+    account = await register(http)
+    agent = await _agent(http, account, "replica-idem")
+    headers = {**bearer(account), "Idempotency-Key": "same-key-everywhere"}
+    body = {"agentId": agent, "message": "only once please"}
+
+    async def send(session: aiohttp.ClientSession) -> tuple[int, dict, str]:
+        async with session.post("/agent/chat", json=body, headers=headers) as resp:
+            return resp.status, await resp.json(), resp.headers.get("Idempotent-Replayed", "")
+
+    # The same request to both replicas at once: one runs the turn; the other is told it is running (409) or,
+    # if the first already finished, gets the stored reply.
+    results = await asyncio.gather(send(http), send(http2))
+    assert sorted(status for status, _, _ in results) in ([200, 200], [200, 409])
+    ran = [r for r in results if r[0] == 200 and r[2] != "true"]
+    assert len(ran) == 1
+    # Later, either replica replays the one stored reply.
+    for session in (http, http2):
+        status, reply, replayed = await send(session)
+        assert (status, replayed) == (200, "true")
+        assert reply["messageId"] == ran[0][1]["messageId"]
+    async with http.get(f"/sessions/{ran[0][1]['sessionId']}", headers=bearer(account)) as resp:
+        messages = (await resp.json())["messages"]
+    assert [m["content"] for m in messages if m["role"] == "user"] == ["only once please"]
+
+
+async def test_presence_written_on_one_replica_is_read_on_the_other(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession
+) -> None:
+    account = await register(http)
+    agent = await _agent(http, account, "replica-presence")
+    async with http.post("/agent/chat", json={"agentId": agent, "message": "hi"}, headers=bearer(account)) as resp:
+        assert resp.status == 200
+        session_id = (await resp.json())["sessionId"]
+    async with http2.get("/agent/presence", headers=bearer(account)) as resp:
+        presence = {p["agentId"]: p for p in (await resp.json())["agents"]}
+    assert presence[agent]["state"] == "idle"
+    assert presence[agent]["sessionId"] == session_id
+
+
+async def test_a_tool_cache_clear_on_one_replica_empties_it_for_both(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession, gateway: GatewayThread
+) -> None:
+    async def stats(session: aiohttp.ClientSession) -> dict:
+        async with session.get("/skills/cache/stats") as resp:
+            assert resp.status == 200
+            return await resp.json()
+
+    # Put an entry in the shared cache directly, as a cached http_fetch would.
+
+    async with await psycopg.AsyncConnection.connect(gateway.settings.database_url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO tool_cache (tool, key, value, bytes, expires_at)"
+            " VALUES ('http_fetch', 'replica-test', 'cached page', 11, now() + interval '5 minutes')"
+        )
+    before = {t["tool"]: t for t in (await stats(http2))["tools"]}
+    assert before["http_fetch"]["entries"] >= 1
+    async with http.post("/skills/cache/clear", params={"tool": "http_fetch"}) as resp:
+        assert resp.status == 200
+    for session in (http, http2):
+        after = {t["tool"]: t for t in (await stats(session))["tools"]}
+        assert after["http_fetch"]["entries"] == 0
