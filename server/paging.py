@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from server.errors import InvalidArgument
@@ -31,6 +32,16 @@ class PageTokens:
         """A token for the next page of the list named by scope (e.g. "workspaces:<user id>")."""
         payload = json.dumps({"s": scope, "c": cursor}, separators=(",", ":"), default=str).encode()
         return base64.urlsafe_b64encode(self._mac(payload) + payload).decode().rstrip("=")
+
+    def page(
+        self, scope: str, rows: list[dict[str, Any]], limit: int, cursor: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The first `limit` of rows fetched with LIMIT limit + 1, and the token of the next page ("" when these
+        were the last), made from the cursor of the page's last row."""
+        if len(rows) <= limit:
+            return rows, ""
+        rows = rows[:limit]
+        return rows, self.encode(scope, cursor(rows[-1]))
 
     def decode(self, scope: str, token: str) -> dict[str, Any] | None:
         """The cursor in token, None for no token; INVALID_ARGUMENT for a token altered or made for another list."""

@@ -141,10 +141,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         async with self.deps.db.transaction() as conn:
             rows = await store.list_agents(conn, request.workspace_id, cursor["id"] if cursor else "", limit + 1)
             await self._audit(conn, "list_agents", workspaceId=request.workspace_id)
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(scope, rows, limit, lambda last: {"id": last["id"]})
         return admin_pb2.ListAllAgentsResponse(agents=[agent_message(r) for r in rows], next_page_token=token)
 
     async def GetUserUsage(
@@ -179,10 +176,9 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 conn, request.user_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
             )
             await self._audit(conn, "sessions", request.user_id)
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["last_activity_at"].isoformat(), "id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(
+            scope, rows, limit, lambda last: {"t": last["last_activity_at"].isoformat(), "id": last["id"]}
+        )
         return admin_pb2.ListUserSessionsResponse(sessions=[session_message(r) for r in rows], next_page_token=token)
 
     async def ListAuditEntries(
@@ -196,10 +192,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             # Read before this call's own entry is added: the answer shows the trail as it was asked about.
             rows = await store.audit_entries(conn, request.user_id, cursor["id"] if cursor else None, limit + 1)
             await self._audit(conn, "audit", request.user_id)
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(scope, rows, limit, lambda last: {"id": last["id"]})
         return admin_pb2.ListAuditEntriesResponse(entries=[_audit_message(r) for r in rows], next_page_token=token)
 
 

@@ -95,10 +95,7 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
             rows = await store.list_visible(
                 conn, principal.workspace_id, request.origin, cursor["id"] if cursor else "", limit + 1
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(scope, rows, limit, lambda last: {"id": last["id"]})
         return agents_pb2.ListAgentsResponse(agents=[agent_message(r) for r in rows], next_page_token=token)
 
     async def GetAgent(

@@ -124,10 +124,9 @@ class HeartbeatService(heartbeat_pb2_grpc.HeartbeatServiceServicer):
                 (cursor["t"], cursor["id"]) if cursor else None,
                 limit + 1,
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(
+            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
+        )
         return heartbeat_pb2.ListHeartbeatsResponse(
             heartbeats=[heartbeat_message(r) for r in rows], next_page_token=token
         )
@@ -159,10 +158,9 @@ class HeartbeatService(heartbeat_pb2_grpc.HeartbeatServiceServicer):
             rows = await store.runs_page(
                 conn, request.heartbeat_id, request.status, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["started_at"].isoformat(), "id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(
+            scope, rows, limit, lambda last: {"t": last["started_at"].isoformat(), "id": last["id"]}
+        )
         return heartbeat_pb2.ListHeartbeatRunsResponse(runs=[run_message(r) for r in rows], next_page_token=token)
 
     async def UpdateHeartbeat(

@@ -86,10 +86,9 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
                 (cursor["t"], cursor["id"]) if cursor else None,
                 limit + 1,
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["last_activity_at"].isoformat(), "id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(
+            scope, rows, limit, lambda last: {"t": last["last_activity_at"].isoformat(), "id": last["id"]}
+        )
         return sessions_pb2.ListSessionsResponse(sessions=[session_message(r) for r in rows], next_page_token=token)
 
     async def GetSession(
@@ -138,10 +137,7 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
                 offset,
                 limit + 1,
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"offset": offset + limit})
+        rows, token = self.deps.pages.page(scope, rows, limit, lambda last: {"offset": offset + limit})
         return sessions_pb2.SearchMessagesResponse(
             hits=[
                 sessions_pb2.MessageSearchHit(

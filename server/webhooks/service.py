@@ -137,10 +137,9 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
             rows = await store.list_page(
                 conn, principal.workspace_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(
+            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
+        )
         return webhooks_pb2.ListWebhooksResponse(webhooks=[webhook_message(r) for r in rows], next_page_token=token)
 
     async def GetWebhook(
@@ -197,10 +196,9 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
             rows = await store.deliveries_page(
                 conn, request.webhook_id, request.status, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(
+            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
+        )
         return webhooks_pb2.ListWebhookDeliveriesResponse(
             deliveries=[delivery_message(r) for r in rows], next_page_token=token
         )

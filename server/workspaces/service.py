@@ -159,10 +159,9 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
             rows = await store.list_workspaces(
                 conn, user_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
             )
-        token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            token = self.deps.pages.encode(scope, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        rows, token = self.deps.pages.page(
+            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
+        )
         return workspaces_pb2.ListWorkspacesResponse(
             workspaces=[workspace_message(r) for r in rows], next_page_token=token
         )
