@@ -156,7 +156,7 @@ class Core:
 
         server = grpc.aio.server(
             interceptors=[
-                RequestIdInterceptor(),
+                RequestIdInterceptor(settings.trusted_proxies),
                 AccessLogInterceptor(),
                 MetricsInterceptor(),
                 ErrorInterceptor(),

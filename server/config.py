@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -64,6 +65,8 @@ class Settings:
     jwt_secret_prev: str = field(default="", repr=False)
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     cors_origins: tuple[str, ...] = ()
+    # gRPC peers whose x-forwarded-for is believed (the edge); in Kubernetes, the pod network's CIDR.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     allow_private_urls: bool = False
     agents_file: str = ""
     skills_dir: str = ""
@@ -132,6 +135,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_secret_prev=env.get("JWT_SECRET_PREV", ""),
         api_keys=_list(env, "ASTRA_API_KEYS"),
         cors_origins=_list(env, "ASTRA_CORS_ORIGINS"),
+        trusted_proxies=_list(env, "ASTRA_TRUSTED_PROXIES") or Settings.trusted_proxies,
         allow_private_urls=_bool(env, "ASTRA_ALLOW_PRIVATE_URLS", False),
         agents_file=env.get("ASTRA_AGENTS_FILE", ""),
         skills_dir=env.get("ASTRA_SKILLS_DIR", ""),
@@ -158,6 +162,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     if settings.embedding_provider not in ("local", "openai"):
         raise ConfigError(f"ASTRA_EMBEDDING_PROVIDER must be local or openai, got {settings.embedding_provider!r}")
+    for cidr in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"ASTRA_TRUSTED_PROXIES: {cidr!r} is not an address or CIDR range") from None
     if settings.jwt_secret_prev and len(settings.jwt_secret_prev.encode()) < MIN_SECRET_BYTES:
         raise ConfigError(f"JWT_SECRET_PREV must be at least {MIN_SECRET_BYTES} bytes")
     return settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,15 +30,32 @@ def peer_address(peer: str) -> str:
 
 
 class RequestIdInterceptor(BehaviorInterceptor):
+    def __init__(self, trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")):
+        # Peers allowed to say who the client is (the edge): anyone else could pick an address to dodge
+        # per-address login throttling, or to lock someone else out.
+        self.trusted = [ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies]
+
+    def client_address(self, context: grpc.aio.ServicerContext) -> str:
+        peer = peer_address(context.peer())
+        forwarded = metadata_value(context, "x-forwarded-for").split(",")[0].strip()
+        if forwarded and self._trusted(peer):
+            return forwarded
+        return peer
+
+    def _trusted(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
+
     async def _bind(self, context: grpc.aio.ServicerContext) -> None:
         rid = metadata_value(context, "x-request-id")
         if not valid_request_id(rid):
             rid = str(uuid.uuid4())
         # Each RPC runs in its own task, so setting the variable never leaks into another call.
         request_id_var.set(rid)
-        client_address_var.set(
-            metadata_value(context, "x-forwarded-for").split(",")[0].strip() or peer_address(context.peer())
-        )
+        client_address_var.set(self.client_address(context))
         await context.send_initial_metadata((("x-request-id", rid),))
 
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
