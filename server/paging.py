@@ -21,6 +21,16 @@ def page_limit(limit: int) -> int:
     return min(limit or DEFAULT_LIMIT, MAX_LIMIT)
 
 
+def keyset(column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The cursor of a list ordered by (column, id): what `PageTokens.page` stores for the next page."""
+    return lambda row: {"t": row[column].isoformat(), "id": row["id"]}
+
+
+def after(cursor: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The (column value, id) a keyset cursor continues after; None for the first page."""
+    return (cursor["t"], cursor["id"]) if cursor else None
+
+
 class PageTokens:
     def __init__(self, secret: str):
         self._key = hashlib.sha256(b"astra page tokens\0" + secret.encode()).digest()

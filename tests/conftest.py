@@ -7,7 +7,7 @@ import asyncio
 import re
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import aiohttp
 import grpc
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from tests.harness import GatewayThread, test_settings
 
@@ -99,3 +100,40 @@ async def register(
 
 def bearer(account: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {account['tokens']['accessToken']}"}
+
+
+ABSENT: Any = object()  # "no JSON body", as opposed to a body of null
+
+
+async def api(
+    http: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    account: dict | None = None,
+    *,
+    json: Any = ABSENT,
+    params: Mapping[str, str] | None = None,
+    workspace: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, Any, Mapping[str, str]]:
+    """One call through the edge as `account` (optionally in `workspace`): (status, JSON body or text, headers)."""
+    sent = dict(headers or {})
+    if account is not None:
+        sent.update(bearer(account))
+    if workspace is not None:
+        sent["X-Workspace-ID"] = workspace
+    kwargs: dict[str, Any] = {"headers": sent, "params": params}
+    if json is not ABSENT:
+        kwargs["json"] = json
+    async with http.request(method, path, **kwargs) as resp:
+        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        return resp.status, body, resp.headers
+
+
+async def sql(gateway: GatewayThread, query: str, params: Any = ()) -> list[dict[str, Any]]:
+    """One statement on the gateway's own database; rows as dicts."""
+    async with await psycopg.AsyncConnection.connect(
+        gateway.settings.database_url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        cur = await conn.execute(query, params)
+        return await cur.fetchall() if cur.description else []

@@ -15,14 +15,12 @@ from typing import Any
 
 import aiohttp
 import grpc
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
 from server.skills.catalog import Catalog
 from server.tools.catalog import BUILTIN_TOOLS
-from tests.conftest import bearer, register
+from tests.conftest import ABSENT, api, register, sql
 from tests.harness import GatewayThread
 
 # Global agents, written at import time so the module's gateway loads them at start-up.
@@ -44,40 +42,6 @@ Path(_AGENTS_PATH).write_text(_AGENTS_YAML)
 atexit.register(lambda: Path(_AGENTS_PATH).unlink(missing_ok=True))
 GATEWAY_OPTIONS = {"settings": {"agents_file": _AGENTS_PATH}}
 GLOBAL_IDS = ["global-claude", "global-helper"]
-
-_ABSENT: Any = object()
-
-
-async def api(
-    http: aiohttp.ClientSession,
-    method: str,
-    path: str,
-    account: dict | None = None,
-    *,
-    json: Any = _ABSENT,
-    params: Mapping[str, str] | None = None,
-    workspace: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> tuple[int, Any, Mapping[str, str]]:
-    sent = dict(headers or {})
-    if account is not None:
-        sent.update(bearer(account))
-    if workspace is not None:
-        sent["X-Workspace-ID"] = workspace
-    kwargs: dict[str, Any] = {"headers": sent, "params": params}
-    if json is not _ABSENT:
-        kwargs["json"] = json
-    async with http.request(method, path, **kwargs) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body, resp.headers
-
-
-async def sql(gateway: GatewayThread, query: str, params: Any = ()) -> list[dict[str, Any]]:
-    async with await psycopg.AsyncConnection.connect(
-        gateway.settings.database_url, autocommit=True, row_factory=dict_row
-    ) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="module")
@@ -532,7 +496,7 @@ async def test_global_agents_are_listed_everywhere_and_read_only(
         assert [(a["id"], a["origin"], a["workspaceId"]) for a in body["agents"]] == [
             (agent_id, "global", "") for agent_id in GLOBAL_IDS
         ]
-    for method, json in [("PUT", {"systemPrompt": "mine now"}), ("DELETE", _ABSENT)]:
+    for method, json in [("PUT", {"systemPrompt": "mine now"}), ("DELETE", ABSENT)]:
         status, body, _ = await api(http, method, "/agents/global-helper", owner, workspace=team, json=json)
         assert (status, body["error"]["code"]) == (403, "PERMISSION_DENIED"), body
         assert "global" in body["error"]["message"]

@@ -20,12 +20,10 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import grpc
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import Postgres, bearer, register
+from tests.conftest import Postgres, api, bearer, register, sql
 from tests.harness import GatewayThread, test_settings
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
@@ -43,7 +41,6 @@ from tests.providers.fake_vendors import (
 OPENAI_KEY = "sk-test-astra-chat-0123456789abcdef"
 OPENAI_MODEL = "openai/gpt-4o-mini"
 CHAT, STREAM = "/agent/chat", "/agent/chat/stream"
-_ABSENT: Any = object()
 
 # ---------------------------------------------------------------------------------------------------------------
 # Shared helpers (imported by the other test_chat_* modules)
@@ -65,40 +62,6 @@ def register_users(gateway: GatewayThread, n: int) -> list[dict]:
             return list(await asyncio.gather(*(register(session) for _ in range(n))))
 
     return asyncio.run(go())
-
-
-async def api(
-    http: aiohttp.ClientSession,
-    method: str,
-    path: str,
-    account: dict | None = None,
-    *,
-    json: Any = _ABSENT,
-    params: Mapping[str, str] | None = None,
-    workspace: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> tuple[int, Any, Mapping[str, str]]:
-    """One call through the edge: (status, JSON body or text, headers)."""
-    sent = dict(headers or {})
-    if account is not None:
-        sent.update(bearer(account))
-    if workspace is not None:
-        sent["X-Workspace-ID"] = workspace
-    kwargs: dict[str, Any] = {"headers": sent, "params": params}
-    if json is not _ABSENT:
-        kwargs["json"] = json
-    async with http.request(method, path, **kwargs) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body, resp.headers
-
-
-async def sql(gateway: GatewayThread, query: str, params: Any = ()) -> list[dict[str, Any]]:
-    """One statement on the gateway's own database; rows as dicts."""
-    async with await psycopg.AsyncConnection.connect(
-        gateway.settings.database_url, autocommit=True, row_factory=dict_row
-    ) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall() if cur.description else []
 
 
 async def messages_of(gateway: GatewayThread, session_id: str) -> list[dict[str, Any]]:

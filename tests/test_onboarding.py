@@ -9,12 +9,10 @@ from typing import Any
 
 import aiohttp
 import grpc
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from astra.v1 import common_pb2, onboarding_pb2, onboarding_pb2_grpc
-from tests.conftest import bearer, register
+from tests.conftest import bearer, register, sql
 from tests.harness import GatewayThread
 
 
@@ -34,14 +32,6 @@ async def get(http: aiohttp.ClientSession, path: str, account: dict, workspace: 
         headers["X-Workspace-ID"] = workspace
     async with http.get(path, headers=headers) as resp:
         return resp.status, await resp.json()
-
-
-async def sql(gateway: GatewayThread, query: str, params: Any = ()) -> list[dict[str, Any]]:
-    async with await psycopg.AsyncConnection.connect(
-        gateway.settings.database_url, autocommit=True, row_factory=dict_row
-    ) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="module")

@@ -16,25 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from edge.contract import load_routes
-from tests.conftest import bearer, register, unique_email
+from tests.conftest import ABSENT, api, register, sql, unique_email
 from tests.harness import GatewayThread
 
 PREFIXES = ("/workspaces", "/agents", "/onboarding")
 ROLES = ("owner", "admin", "member", "viewer", "outsider")
 MEMBER_ROLES = ROLES[:4]
-_ABSENT: Any = object()
 
 
 @dataclass
 class Call:
     method: str
     path: str
-    json: Any = _ABSENT
+    json: Any = ABSENT
     params: Mapping[str, str] | None = None
     workspace: str | None = None  # X-Workspace-ID
 
@@ -57,24 +54,11 @@ class World:
         return self.accounts["outsider"]["workspaceId"]
 
 
-async def api(http: aiohttp.ClientSession, account: dict, call: Call) -> tuple[int, Any]:
-    headers = bearer(account)
-    if call.workspace:
-        headers["X-Workspace-ID"] = call.workspace
-    kwargs: dict[str, Any] = {"headers": headers, "params": call.params}
-    if call.json is not _ABSENT:
-        kwargs["json"] = call.json
-    async with http.request(call.method, call.path, **kwargs) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body
-
-
-async def sql(gateway: GatewayThread, query: str, params: Any = ()) -> list[dict[str, Any]]:
-    async with await psycopg.AsyncConnection.connect(
-        gateway.settings.database_url, autocommit=True, row_factory=dict_row
-    ) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall() if cur.description else []
+async def send(http: aiohttp.ClientSession, account: dict, call: Call) -> tuple[int, Any]:
+    status, body, _ = await api(
+        http, call.method, call.path, account, json=call.json, params=call.params, workspace=call.workspace or None
+    )
+    return status, body
 
 
 async def fingerprint(world: World) -> Any:
@@ -121,7 +105,7 @@ def world(gateway: GatewayThread) -> World:
             owner = accounts["owner"]
 
             async def ok(account: dict, call: Call) -> Any:
-                status, body = await api(http, account, call)
+                status, body = await send(http, account, call)
                 assert status == 200, (call, body)
                 return body
 
@@ -160,7 +144,7 @@ MEMBERS = frozenset(MEMBER_ROLES)
 WRITERS = frozenset({"owner", "admin"})
 
 
-def call(method: str, path: Callable[[World], str], json: Any = _ABSENT, in_w: bool = False) -> Build:
+def call(method: str, path: Callable[[World], str], json: Any = ABSENT, in_w: bool = False) -> Build:
     async def build(world: World, http: aiohttp.ClientSession) -> Call:
         body = json(world) if callable(json) else json
         return Call(method, path(world), body, workspace=world.workspace if in_w else None)
@@ -195,7 +179,7 @@ async def _revoke_grant(world: World, http: aiohttp.ClientSession) -> Call:
 
 async def _delete_agent(world: World, http: aiohttp.ClientSession) -> Call:
     agent_id = slug()
-    status, body = await api(
+    status, body = await send(
         http, world.accounts["owner"], Call("POST", "/agents", {"id": agent_id}, workspace=world.workspace)
     )
     assert status == 200, body
@@ -279,7 +263,7 @@ async def test_role_matrix(http: aiohttp.ClientSession, world: World, route: tup
         pytest.fail(f"{route[0]} {route[1]} has no authorization rule in AUTHZ")
     request = await rule.build(world, http)
     before = await fingerprint(world)
-    status, body = await api(http, world.accounts[role], request)
+    status, body = await send(http, world.accounts[role], request)
     after = await fingerprint(world)
 
     if role in rule.allowed:
@@ -458,7 +442,7 @@ CROSS: dict[str, Attack] = {
 async def test_cross_workspace_access_is_denied(http: aiohttp.ClientSession, world: World, name: str) -> None:
     attack = CROSS[name]
     before = await fingerprint(world)
-    status, body = await api(http, world.accounts[attack.caller], attack.build(world))
+    status, body = await send(http, world.accounts[attack.caller], attack.build(world))
     assert status == attack.status, body
     if attack.check:
         attack.check(world, body)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,51 +13,14 @@ import aiohttp
 import grpc
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from astra.v1 import common_pb2, workspaces_pb2, workspaces_pb2_grpc
-from tests.conftest import bearer, register, unique_email
+from tests.conftest import api, register, sql, unique_email
 from tests.harness import GatewayThread
-
-_ABSENT: Any = object()
-
-
-async def api(
-    http: aiohttp.ClientSession,
-    method: str,
-    path: str,
-    account: dict | None = None,
-    *,
-    json: Any = _ABSENT,
-    params: Mapping[str, str] | None = None,
-    workspace: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> tuple[int, Any, Mapping[str, str]]:
-    """One call through the edge: (status, JSON body, headers)."""
-    sent = dict(headers or {})
-    if account is not None:
-        sent.update(bearer(account))
-    if workspace is not None:
-        sent["X-Workspace-ID"] = workspace
-    kwargs: dict[str, Any] = {"headers": sent, "params": params}
-    if json is not _ABSENT:
-        kwargs["json"] = json
-    async with http.request(method, path, **kwargs) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body, resp.headers
 
 
 def error_code(body: Any) -> str:
     return body["error"]["code"]
-
-
-async def sql(gateway: GatewayThread, query: str, params: Any = ()) -> list[dict[str, Any]]:
-    """One statement on the gateway's own database; rows as dicts."""
-    async with await psycopg.AsyncConnection.connect(
-        gateway.settings.database_url, autocommit=True, row_factory=dict_row
-    ) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall() if cur.description else []
 
 
 def register_users(gateway: GatewayThread, n: int) -> list[dict]:

@@ -21,7 +21,7 @@ from server.deps import Deps
 from server.diagnostics.checks import event_loop_lag_ms, rss_bytes
 from server.errors import InvalidArgument, NotFound
 from server.metrics import GRPC_IN_FLIGHT
-from server.paging import page_limit
+from server.paging import after, keyset, page_limit
 from server.sessions.service import session_message
 from server.timestamps import to_timestamp
 
@@ -172,13 +172,9 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         cursor = self.deps.pages.decode(scope, request.page_token)
         async with self.deps.db.transaction() as conn:
             await self._known_user(conn, request.user_id)
-            rows = await store.user_sessions(
-                conn, request.user_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
-            )
+            rows = await store.user_sessions(conn, request.user_id, after(cursor), limit + 1)
             await self._audit(conn, "sessions", request.user_id)
-        rows, token = self.deps.pages.page(
-            scope, rows, limit, lambda last: {"t": last["last_activity_at"].isoformat(), "id": last["id"]}
-        )
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("last_activity_at"))
         return admin_pb2.ListUserSessionsResponse(sessions=[session_message(r) for r in rows], next_page_token=token)
 
     async def ListAuditEntries(

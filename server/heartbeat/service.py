@@ -13,7 +13,7 @@ from server.context import current_principal
 from server.deps import Deps
 from server.errors import InvalidArgument, NotFound
 from server.heartbeat import store
-from server.paging import page_limit
+from server.paging import after, keyset, page_limit
 from server.timestamps import to_timestamp
 from server.webhooks.service import check_url
 from server.workspaces.access import require_writer
@@ -121,12 +121,10 @@ class HeartbeatService(heartbeat_pb2_grpc.HeartbeatServiceServicer):
                 conn,
                 principal.workspace_id,
                 request.agent_id,
-                (cursor["t"], cursor["id"]) if cursor else None,
+                after(cursor),
                 limit + 1,
             )
-        rows, token = self.deps.pages.page(
-            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
-        )
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("created_at"))
         return heartbeat_pb2.ListHeartbeatsResponse(
             heartbeats=[heartbeat_message(r) for r in rows], next_page_token=token
         )
@@ -155,12 +153,8 @@ class HeartbeatService(heartbeat_pb2_grpc.HeartbeatServiceServicer):
         async with self.deps.db.connection() as conn:
             if await store.get(conn, principal.workspace_id, request.heartbeat_id) is None:
                 raise NotFound(f"heartbeat {request.heartbeat_id} not found")
-            rows = await store.runs_page(
-                conn, request.heartbeat_id, request.status, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
-            )
-        rows, token = self.deps.pages.page(
-            scope, rows, limit, lambda last: {"t": last["started_at"].isoformat(), "id": last["id"]}
-        )
+            rows = await store.runs_page(conn, request.heartbeat_id, request.status, after(cursor), limit + 1)
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("started_at"))
         return heartbeat_pb2.ListHeartbeatRunsResponse(runs=[run_message(r) for r in rows], next_page_token=token)
 
     async def UpdateHeartbeat(

@@ -12,7 +12,7 @@ from server.agents.resolve import resolve
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from server.paging import page_limit
+from server.paging import after, keyset, page_limit
 from server.restrictions import enforce
 from server.sessions import store
 from server.timestamps import to_timestamp
@@ -83,12 +83,10 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
                 request.status,
                 request.agent_id,
                 request.surface,
-                (cursor["t"], cursor["id"]) if cursor else None,
+                after(cursor),
                 limit + 1,
             )
-        rows, token = self.deps.pages.page(
-            scope, rows, limit, lambda last: {"t": last["last_activity_at"].isoformat(), "id": last["id"]}
-        )
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("last_activity_at"))
         return sessions_pb2.ListSessionsResponse(sessions=[session_message(r) for r in rows], next_page_token=token)
 
     async def GetSession(

@@ -15,7 +15,7 @@ from server.deps import Deps
 from server.errors import InvalidArgument, NotFound
 from server.ids import new_id
 from server.net import ssrf
-from server.paging import page_limit
+from server.paging import after, keyset, page_limit
 from server.timestamps import to_timestamp
 from server.webhooks import delivery, signing, store
 from server.workspaces.access import require_writer
@@ -134,12 +134,8 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
         scope = f"webhooks:{principal.workspace_id}"
         cursor = self.deps.pages.decode(scope, request.page_token)
         async with self.deps.db.connection() as conn:
-            rows = await store.list_page(
-                conn, principal.workspace_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
-            )
-        rows, token = self.deps.pages.page(
-            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
-        )
+            rows = await store.list_page(conn, principal.workspace_id, after(cursor), limit + 1)
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("created_at"))
         return webhooks_pb2.ListWebhooksResponse(webhooks=[webhook_message(r) for r in rows], next_page_token=token)
 
     async def GetWebhook(
@@ -193,12 +189,8 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
         cursor = self.deps.pages.decode(scope, request.page_token)
         async with self.deps.db.connection() as conn:
             await self._get(conn, principal.workspace_id, request.webhook_id)
-            rows = await store.deliveries_page(
-                conn, request.webhook_id, request.status, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
-            )
-        rows, token = self.deps.pages.page(
-            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
-        )
+            rows = await store.deliveries_page(conn, request.webhook_id, request.status, after(cursor), limit + 1)
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("created_at"))
         return webhooks_pb2.ListWebhookDeliveriesResponse(
             deliveries=[delivery_message(r) for r in rows], next_page_token=token
         )

@@ -14,7 +14,7 @@ from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from server.paging import page_limit
+from server.paging import after, keyset, page_limit
 from server.restrictions import PROVIDERS, split_model
 from server.timestamps import to_timestamp
 from server.workspaces import store
@@ -156,12 +156,8 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
         scope = f"workspaces:{user_id}"
         cursor = self.deps.pages.decode(scope, request.page_token)
         async with self.deps.db.connection() as conn:
-            rows = await store.list_workspaces(
-                conn, user_id, (cursor["t"], cursor["id"]) if cursor else None, limit + 1
-            )
-        rows, token = self.deps.pages.page(
-            scope, rows, limit, lambda last: {"t": last["created_at"].isoformat(), "id": last["id"]}
-        )
+            rows = await store.list_workspaces(conn, user_id, after(cursor), limit + 1)
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("created_at"))
         return workspaces_pb2.ListWorkspacesResponse(
             workspaces=[workspace_message(r) for r in rows], next_page_token=token
         )
