@@ -1,7 +1,9 @@
 """Gateway overhead of a streamed chat turn against a fake OpenAI-compatible provider that answers at once.
 
 Time to first token (TTFT) through the gateway over SSE, WebSocket and gRPC, minus TTFT calling the fake
-provider directly; then /agent/chat requests per second at 50 concurrent clients. Loopback only, bounded.
+provider directly; then /agent/chat turns per second at 50 and 200 concurrent clients, with the gateway's CPU per
+turn. Twice: `astra serve` as is, and with the memory indexer held back, as when the workers run elsewhere.
+Conversations are 10 turns long. Loopback only, bounded.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from astra.v1 import chat_pb2, chat_pb2_grpc
 from bench.common import Gateway, free_port, percentiles, save
 
 AGENT = "bench-agent"
+# Turns per conversation: every 10th turn starts a new session, so history stays at a typical length instead of
+# growing to the 200-message window over a run (which would measure history size, not the gateway).
+CONVERSATION = 10
 PASSWORD = "bench password 123"
 
 
@@ -74,7 +79,7 @@ async def sse_ttft(gw: Gateway, token: str, agent: str, n: int) -> list[float]:
     async with aiohttp.ClientSession() as http:
         for i in range(n):
             started = time.perf_counter()
-            body = {"agentId": agent, "message": f"hello {i}", "surfaceId": "sse"}
+            body = {"agentId": agent, "message": f"hello {i}", "surfaceId": f"sse-{i // CONVERSATION}"}
             async with http.post(f"{gw.http_url}/agent/chat/stream", json=body, headers=headers) as resp:
                 async for line in resp.content:
                     if line.startswith(b"event: stream_chunk"):
@@ -94,7 +99,12 @@ async def ws_ttft(gw: Gateway, tokens: list[str], agent_for: dict[str, str], n: 
                 for i in range(min(per_user, 30, n - len(samples))):
                     started = time.perf_counter()
                     await ws.send_json(
-                        {"type": "message", "agentId": agent_for[token], "message": f"hi {i}", "surface": "ws"}
+                        {
+                            "type": "message",
+                            "agentId": agent_for[token],
+                            "message": f"hi {i}",
+                            "surfaceId": f"ws-{i // CONVERSATION}",
+                        }
                     )
                     first = None
                     while True:
@@ -116,13 +126,16 @@ async def grpc_ttft(gw: Gateway, token: str, agent: str, n: int) -> list[float]:
         for i in range(n):
             started = time.perf_counter()
             call = stub.ChatStream(
-                chat_pb2.ChatStreamRequest(agent_id=agent, message=f"hello {i}", surface_id="grpc"), metadata=metadata
+                chat_pb2.ChatStreamRequest(
+                    agent_id=agent, message=f"hello {i}", surface_id=f"grpc-{i // CONVERSATION}"
+                ),
+                metadata=metadata,
             )
-            async for event in call:
-                if event.HasField("stream_chunk"):
-                    samples.append(time.perf_counter() - started)
-                    break
-            call.cancel()
+            first = None
+            async for event in call:  # to the end, as the other transports do: a cancel would cost the next turn
+                if event.HasField("stream_chunk") and first is None:
+                    first = time.perf_counter() - started
+            samples.append(first)
     return samples
 
 
@@ -147,64 +160,78 @@ async def chat_rps(gw: Gateway, token: str, agent: str, concurrency: int, second
         return done / (time.perf_counter() - started)
 
 
-async def main(n: int, concurrency: int, seconds: float) -> None:
+async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: float, env: dict[str, str]) -> dict:
+    env = {"OPENAI_BASE_URL": f"{fake_url}/v1", "OPENAI_API_KEY": "bench-key", "ASTRA_DB_POOL_MAX": "20", **env}
+    with Gateway(env=env) as gw:
+        async with aiohttp.ClientSession() as http:
+            ws_users = max(2, -(-n // 30))
+            tokens = [await account(http, gw, i, create_agent=True) for i in range(ws_users)]
+        agents = {t: f"{AGENT}-{i}" for i, t in enumerate(tokens)}
+        token, agent = tokens[0], agents[tokens[0]]
+        # Warm-up: connections, pools, caches.
+        await direct_ttft(fake_url, 50)
+        await sse_ttft(gw, token, agent, 20)
+        await grpc_ttft(gw, token, agent, 20)
+
+        base = percentiles(await direct_ttft(fake_url, n))
+        result: dict = {"direct_provider_ttft": base, "transports": {}, "chat_rps": {}}
+        for name, samples in (
+            ("sse", await sse_ttft(gw, token, agent, n)),
+            ("ws", await ws_ttft(gw, tokens, agents, n)),
+            ("grpc", await grpc_ttft(gw, token, agent, n)),
+        ):
+            stats = percentiles(samples)
+            added = {
+                "p50_ms": round(stats["p50_ms"] - base["p50_ms"], 3),
+                "p99_ms": round(stats["p99_ms"] - base["p99_ms"], 3),
+            }
+            result["transports"][name] = {"ttft": stats, "added_ttft": added}
+        # CPU of the gateway process (core, edge and workers) per turn, over each throughput run.
+        process = psutil.Process(gw.proc.pid)
+        for clients in concurrency:
+            cpu_before = sum(process.cpu_times()[:2])
+            rps = await chat_rps(gw, token, agent, clients, seconds)
+            cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / max(1, rps * seconds)
+            turns = {"turns_per_s": round(rps, 1), "gateway_cpu_ms_per_turn": round(cpu_ms, 2)}
+            result["chat_rps"][f"c{clients}"] = turns
+    return result
+
+
+async def main(n: int, concurrency: tuple[int, ...], seconds: float) -> None:
     fake_port = free_port()
     fake = start_fake(fake_port)
     fake_url = f"http://127.0.0.1:{fake_port}"
     try:
-        env = {"OPENAI_BASE_URL": f"{fake_url}/v1", "OPENAI_API_KEY": "bench-key", "ASTRA_DB_POOL_MAX": "20"}
-        with Gateway(env=env) as gw:
-            async with aiohttp.ClientSession() as http:
-                ws_users = max(2, -(-n // 30))
-                tokens = [await account(http, gw, i, create_agent=True) for i in range(ws_users)]
-            agents = {t: f"{AGENT}-{i}" for i, t in enumerate(tokens)}
-            token, agent = tokens[0], agents[tokens[0]]
-            # Warm-up: connections, pools, caches.
-            await direct_ttft(fake_url, 50)
-            await sse_ttft(gw, token, agent, 20)
-            await grpc_ttft(gw, token, agent, 20)
-
-            direct = await direct_ttft(fake_url, n)
-            sse = await sse_ttft(gw, token, agent, n)
-            ws = await ws_ttft(gw, tokens, agents, n)
-            rpc = await grpc_ttft(gw, token, agent, n)
-            # CPU of the gateway process (core, edge and workers) per turn, over the throughput run.
-            cpu = psutil.Process(gw.proc.pid)
-            cpu_before = sum(cpu.cpu_times()[:2])
-            rps = await chat_rps(gw, token, agent, concurrency, seconds)
-            cpu_ms_per_turn = (sum(cpu.cpu_times()[:2]) - cpu_before) * 1000 / max(1, rps * seconds)
+        results = {
+            # `astra serve` as is: the memory indexer embeds every new message on the same two cores.
+            "one_process": await run(fake_url, n, concurrency, seconds, {}),
+            # The request path alone, as when the workers run elsewhere (deploy/: their own Deployment).
+            "workers_elsewhere": await run(
+                fake_url, n, concurrency, seconds, {"ASTRA_MEMORY_INDEX_INTERVAL_S": "3600"}
+            ),
+        }
     finally:
         fake.terminate()
         fake.wait(10)
 
-    base = percentiles(direct)
-    result = {
-        "direct_provider_ttft": base,
-        "transports": {},
-        "chat_rps": {"concurrency": concurrency, "requests_per_s": round(rps, 1)},
-        "gateway_cpu_ms_per_turn": round(cpu_ms_per_turn, 2),
-    }
-    lines = []
-    for name, samples in (("sse", sse), ("ws", ws), ("grpc", rpc)):
-        stats = percentiles(samples)
-        added = {
-            "p50_ms": round(stats["p50_ms"] - base["p50_ms"], 3),
-            "p99_ms": round(stats["p99_ms"] - base["p99_ms"], 3),
-        }
-        result["transports"][name] = {"ttft": stats, "added_ttft": added}
-        lines.append(f"{name} +{added['p50_ms']}/{added['p99_ms']} ms")
-    save(
-        "chat_overhead",
-        result,
-        f"chat TTFT added (p50/p99): {', '.join(lines)}; /agent/chat {round(rps)} req/s at {concurrency} clients, "
-        f"{round(cpu_ms_per_turn, 1)} ms gateway CPU per turn",
-    )
+    def line(mode: str) -> str:
+        r = results[mode]
+        added = ", ".join(
+            f"{t} +{v['added_ttft']['p50_ms']}/{v['added_ttft']['p99_ms']} ms" for t, v in r["transports"].items()
+        )
+        rps = ", ".join(
+            f"{v['turns_per_s']} turns/s at {c[1:]} clients ({v['gateway_cpu_ms_per_turn']} ms CPU/turn)"
+            for c, v in r["chat_rps"].items()
+        )
+        return f"{mode}: TTFT added (p50/p99) {added}; /agent/chat {rps}"
+
+    save("chat_overhead", results, "\n".join(line(mode) for mode in results))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=300, help="turns per transport")
-    parser.add_argument("-c", "--concurrency", type=int, default=50)
+    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[50, 200])
     parser.add_argument("-s", "--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency, args.seconds))
+    asyncio.run(main(args.n, tuple(args.concurrency), args.seconds))

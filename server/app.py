@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from server import contract, workers
 from server.agents.global_file import load_global_agents
+from server.auth.cache import MembershipCache
 from server.auth.tokens import AccessTokens
 from server.chat import pricing
 from server.config import Settings
@@ -27,10 +28,11 @@ from server.db.pool import make_pool
 from server.deps import Deps
 from server.errors import Unimplemented
 from server.health import HealthState
-from server.interceptors.auth import AuthInterceptor
-from server.interceptors.errors import ErrorInterceptor
-from server.interceptors.observe import AccessLogInterceptor, MetricsInterceptor
-from server.interceptors.request_id import RequestIdInterceptor
+from server.interceptors.auth import AuthLayer
+from server.interceptors.base import LayeredInterceptor
+from server.interceptors.errors import ErrorLayer
+from server.interceptors.observe import ObserveLayer
+from server.interceptors.request_id import RequestIdLayer
 from server.paging import PageTokens
 from server.providers.registry import Providers
 from server.skills.catalog import Catalog
@@ -63,7 +65,6 @@ def discover_servicers() -> dict[str, ServicerFactory]:
 
 
 GRPC_OPTIONS = [
-    ("grpc.so_reuseport", 0),  # a second replica on the same port must fail loudly, not share silently
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -106,14 +107,18 @@ class Core:
         *,
         serve_api: bool = True,
         run_workers: bool = True,
+        share_port: bool = False,
     ):
         self.settings = settings
         self.servicers = {**discover_servicers(), **(servicers or {})}
         # A worker-only process still serves gRPC health (for its probes), but no API.
         self.serve_api = serve_api
         self.run_workers = run_workers
+        # Copies started by `serve --processes` bind the same port on purpose (see server/processes.py).
+        self.share_port = share_port
         self.stop_workers = asyncio.Event()
         self.worker_tasks: list[asyncio.Task[None]] = []
+        self.listener: asyncio.Task[None] | None = None
         self.embedded: Any = None
         self.server: grpc.aio.Server | None = None
         self.deps: Deps | None = None
@@ -145,6 +150,7 @@ class Core:
             catalog=self.catalog,
             providers=Providers(settings),
             tools=ToolRunner(self.catalog.tools, handlers),
+            memberships=MembershipCache(),
         )
 
         # Tool handlers need the settings and database, and the runner the shared result cache.
@@ -156,13 +162,17 @@ class Core:
 
         server = grpc.aio.server(
             interceptors=[
-                RequestIdInterceptor(settings.trusted_proxies),
-                AccessLogInterceptor(),
-                MetricsInterceptor(),
-                ErrorInterceptor(),
-                AuthInterceptor(tokens, db, settings.api_keys),
+                LayeredInterceptor(
+                    [
+                        RequestIdLayer(settings.trusted_proxies),
+                        ObserveLayer(),
+                        ErrorLayer(),
+                        AuthLayer(tokens, db, deps.memberships, settings.api_keys),
+                    ]
+                )
             ],
-            options=GRPC_OPTIONS,
+            # A second gateway on the same port must fail loudly, not share it silently, unless it is a copy.
+            options=[*GRPC_OPTIONS, ("grpc.so_reuseport", int(self.share_port))],
         )
         for service in services if self.serve_api else ():
             factory = self.servicers.get(service.full_name)
@@ -181,6 +191,8 @@ class Core:
         await server.start()
         self.server = server
         health.start(conninfo, pool)
+        if self.serve_api:
+            self.listener = asyncio.create_task(deps.memberships.listen(conninfo), name="auth-cache-listener")
         log.info("grpc core listening", extra={"port": self.port, "api": self.serve_api})
         if self.run_workers:
             for name, worker in workers.discover().items():
@@ -201,6 +213,9 @@ class Core:
             await asyncio.gather(*self.worker_tasks, return_exceptions=True)
         if self.server:
             await self.server.stop(grace)
+        if self.listener:
+            self.listener.cancel()
+            await asyncio.gather(self.listener, return_exceptions=True)
         if self.deps:
             await self.deps.providers.close()
             await self.deps.health.stop()

@@ -22,9 +22,10 @@ log = logging.getLogger("astra")
 ROLES = ("all", "grpc", "edge", "worker")
 
 
-async def serve(settings: Settings, role: str, ready: asyncio.Event | None = None) -> None:
+async def serve(settings: Settings, role: str, ready: asyncio.Event | None = None, copy: int | None = None) -> None:
     """Runs until SIGTERM/SIGINT, then drains: readiness goes 503 for drain_delay_s, in-flight calls get
-    shutdown_grace_s to finish."""
+    shutdown_grace_s to finish. `copy` is set when started by `--processes`: the ports are shared with the
+    other copies, and only copy 0 runs the background workers."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -34,7 +35,12 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
     runner: web.AppRunner | None = None
     if role in ("all", "grpc", "worker"):
         settings = with_jwt_secret(settings)
-        core = Core(settings, serve_api=role != "worker", run_workers=role != "grpc")
+        core = Core(
+            settings,
+            serve_api=role != "worker",
+            run_workers=role != "grpc" and not copy,
+            share_port=copy is not None,
+        )
         await core.start()
     if role in ("all", "edge"):
         if role == "edge" and not settings.grpc_target:
@@ -50,7 +56,7 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
             create_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=settings.shutdown_grace_s
         )
         await runner.setup()
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=copy is not None)
         await site.start()
         log.info("edge listening", extra={"port": settings.http_port, "grpc_target": target})
     log.info("astra serving", extra={"role": role})
@@ -78,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--role", choices=ROLES, default="all", help="run one part alone (default: all)")
     serve_cmd.add_argument("--http-port", type=int, help="overrides ASTRA_HTTP_PORT")
     serve_cmd.add_argument("--grpc-port", type=int, help="overrides ASTRA_GRPC_PORT")
+    serve_cmd.add_argument(
+        "--processes", type=int, help="copies sharing the ports, e.g. one per core (overrides ASTRA_PROCESSES)"
+    )
+    # Set by --processes on the copies it starts: which copy this is (the first one runs background workers).
+    serve_cmd.add_argument("--copy", type=int, default=None, help=argparse.SUPPRESS)
     doctor_cmd = sub.add_parser("doctor", help="run the diagnostic checks and print a report (exit 1 on failure)")
     doctor_cmd.add_argument("--quick", action="store_true", help="connectivity checks only")
     doctor_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -93,7 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.grpc_port is not None:
             settings = replace(settings, grpc_port=args.grpc_port)
         setup_logging(settings.log_level)
-        asyncio.run(serve(settings, args.role))
+        if args.processes is not None:
+            if args.processes < 1:
+                raise ConfigError(f"--processes must be at least 1, got {args.processes}")
+            settings = replace(settings, processes=args.processes)
+        if settings.processes > 1 and args.copy is None:
+            from server import processes
+
+            return processes.run(settings, args.role, settings.processes)
+        asyncio.run(serve(settings, args.role, copy=args.copy))
     except ConfigError as exc:
         print(f"astra: configuration error: {exc}", file=sys.stderr)
         return 2

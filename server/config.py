@@ -57,6 +57,7 @@ class Settings:
     http_port: int = 3000
     grpc_host: str = "0.0.0.0"
     grpc_port: int = 50051
+    processes: int = 1
     # Where the edge role finds the core; in one process it is the local gRPC port.
     grpc_target: str = ""
     data_dir: Path = Path(".astra")
@@ -128,6 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_port=_int(env, "ASTRA_HTTP_PORT", 3000),
         grpc_host=env.get("ASTRA_GRPC_HOST", "0.0.0.0"),
         grpc_port=_int(env, "ASTRA_GRPC_PORT", 50051),
+        processes=_int(env, "ASTRA_PROCESSES", 1),
         grpc_target=env.get("ASTRA_GRPC_TARGET", "").strip(),
         data_dir=Path(env.get("ASTRA_DATA_DIR", ".astra")),
         database_url=env.get("DATABASE_URL", "").strip(),
@@ -160,6 +162,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedding_api_key=env.get("ASTRA_EMBEDDING_API_KEY", ""),
         memory_index_interval_s=_float(env, "ASTRA_MEMORY_INDEX_INTERVAL_S", 0.5),
     )
+    if settings.processes < 1:
+        raise ConfigError(f"ASTRA_PROCESSES must be at least 1, got {settings.processes}")
     if settings.embedding_provider not in ("local", "openai"):
         raise ConfigError(f"ASTRA_EMBEDDING_PROVIDER must be local or openai, got {settings.embedding_provider!r}")
     for cidr in settings.trusted_proxies:

@@ -1,10 +1,11 @@
 """What every domain servicer is built from: settings, the database, token signing, health state,
-page tokens and the skill/tool catalog."""
+page tokens, the skill/tool catalog and the cache of who may call as whom."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.auth.cache import MembershipCache
 from server.auth.tokens import AccessTokens
 from server.config import Settings
 from server.db.database import Database
@@ -25,3 +26,4 @@ class Deps:
     catalog: Catalog
     providers: Providers
     tools: ToolRunner
+    memberships: MembershipCache

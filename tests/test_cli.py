@@ -15,10 +15,11 @@ from pathlib import Path
 
 import aiohttp
 import grpc
+import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import Postgres, unique_email
+from tests.conftest import Postgres, api, register, unique_email
 from tests.harness import TEST_SECRET
 
 
@@ -176,6 +177,7 @@ async def test_split_roles_edge_reaches_core_over_grpc(tmp_path: Path, postgres:
         ({"DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "JWT_SECRET": "short"}, "at least 32 bytes"),
         ({"ASTRA_GRPC_PORT": "not-a-port"}, "ASTRA_GRPC_PORT must be an integer"),
         ({"ASTRA_LOG_LEVEL": "loud"}, "ASTRA_LOG_LEVEL"),
+        ({"ASTRA_PROCESSES": "0"}, "ASTRA_PROCESSES must be at least 1"),
     ],
 )
 def test_refuses_to_start_on_bad_configuration(tmp_path: Path, env: dict[str, str], message: str) -> None:
@@ -200,3 +202,104 @@ def test_edge_role_needs_a_core_target(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "ASTRA_GRPC_TARGET" in result.stderr.decode()
+
+
+def _copies(parent: subprocess.Popen[bytes]) -> dict[int, psutil.Process]:
+    """The gateway copies a `--processes` parent runs, by pid."""
+    copies = {}
+    for child in psutil.Process(parent.pid).children():
+        try:
+            if "--copy" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                copies[child.pid] = child
+        except psutil.Error:  # gone (or a zombie) between listing and asking
+            pass
+    return copies
+
+
+def _listening(copy: psutil.Process, port: int) -> bool:
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in copy.net_connections("tcp"))
+    except psutil.Error:
+        return False
+
+
+async def _copies_serving(parent: subprocess.Popen[bytes], ports: tuple[int, int], seconds: float = 30) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        copies = _copies(parent)
+        if len(copies) == 2 and all(_listening(c, p) for c in copies.values() for p in ports):
+            return set(copies)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"two copies not listening on {ports}: {_copies(parent)}")
+
+
+async def test_processes_share_the_ports_and_a_dead_copy_is_replaced(tmp_path: Path, postgres: Postgres) -> None:
+    http_port, grpc_port = free_port(), free_port()
+    env = base_env(
+        DATABASE_URL=postgres.fresh_database("cli_processes"),
+        JWT_SECRET=TEST_SECRET,
+        ASTRA_HTTP_PORT=str(http_port),
+        ASTRA_GRPC_PORT=str(grpc_port),
+        ASTRA_DRAIN_DELAY_S="0",
+    )
+    proc = start(["--processes", "2"], env, tmp_path)
+    try:
+        url = f"http://127.0.0.1:{http_port}"
+        await wait_ready(url, proc)
+        first = await _copies_serving(proc, (http_port, grpc_port))
+        # A new connection per request, so the kernel spreads them over both copies; every one is served.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(base_url=url, connector=connector) as http:
+            account = await register(http)
+            statuses = [(await api(http, "GET", "/workspaces", account))[0] for _ in range(20)]
+            assert statuses == [200] * 20
+
+            os.kill(next(iter(first)), signal.SIGKILL)
+            replaced = await _copies_serving(proc, (http_port, grpc_port))
+            assert len(replaced - first) == 1
+            assert [(await api(http, "GET", "/workspaces", account))[0] for _ in range(10)] == [200] * 10
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+        assert not any(psutil.pid_exists(pid) for pid in replaced)
+    finally:
+        for copy in _copies(proc).values() if proc.poll() is None else ():
+            copy.kill()
+        stop(proc)
+
+
+async def test_copies_stop_when_their_parent_is_killed(tmp_path: Path, postgres: Postgres) -> None:
+    http_port, grpc_port = free_port(), free_port()
+    env = base_env(
+        DATABASE_URL=postgres.fresh_database("cli_orphans"),
+        JWT_SECRET=TEST_SECRET,
+        ASTRA_HTTP_PORT=str(http_port),
+        ASTRA_GRPC_PORT=str(grpc_port),
+        ASTRA_DRAIN_DELAY_S="0",
+    )
+    proc = start(["--processes", "2"], env, tmp_path)
+    copies: set[int] = set()
+    try:
+        await wait_ready(f"http://127.0.0.1:{http_port}", proc)
+        copies = await _copies_serving(proc, (http_port, grpc_port))
+        proc.kill()
+        proc.wait(10)
+        # No orphans left holding the ports.
+        _, alive = await asyncio.to_thread(psutil.wait_procs, [psutil.Process(pid) for pid in copies], 20)
+        assert alive == []
+    finally:
+        for pid in copies:
+            if psutil.pid_exists(pid):
+                psutil.Process(pid).kill()
+        stop(proc)
+
+
+def test_processes_need_fixed_ports(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--processes", "2"],
+        env=base_env(ASTRA_HTTP_PORT="0"),
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "fixed ports" in result.stderr.decode()

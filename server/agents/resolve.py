@@ -26,15 +26,29 @@ class ResolvedAgent:
         return f'"v{self.version}"'
 
 
+# Parsing an agent's JSON config is most of the CPU a read of it costs, and a version never changes once written:
+# messages are kept by (id, version, updated_at, origin). updated_at tells a deleted-and-recreated agent apart.
+_PARSED: dict[tuple[Any, ...], common_pb2.Agent] = {}
+_PARSED_MAX = 2048
+
+
 def agent_message(row: dict[str, Any]) -> common_pb2.Agent:
-    agent = json_format.ParseDict(row["config"], common_pb2.Agent(), ignore_unknown_fields=True)
-    agent.id = row["id"]
-    agent.workspace_id = row["workspace_id"] or ""
-    agent.model = row["model"]
-    agent.origin = row["origin"]
-    agent.etag = f'"v{row["version"]}"'
-    agent.created_at.CopyFrom(to_timestamp(row["created_at"]))
-    agent.updated_at.CopyFrom(to_timestamp(row["updated_at"]))
+    key = (row["id"], row["version"], row["updated_at"], row["origin"])
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = json_format.ParseDict(row["config"], common_pb2.Agent(), ignore_unknown_fields=True)
+        parsed.id = row["id"]
+        parsed.workspace_id = row["workspace_id"] or ""
+        parsed.model = row["model"]
+        parsed.origin = row["origin"]
+        parsed.etag = f'"v{row["version"]}"'
+        parsed.created_at.CopyFrom(to_timestamp(row["created_at"]))
+        parsed.updated_at.CopyFrom(to_timestamp(row["updated_at"]))
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    agent = common_pb2.Agent()
+    agent.CopyFrom(parsed)  # callers may change their copy
     return agent
 
 

@@ -155,6 +155,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                 workspace_id=None,
                 details={"revokedRefreshTokens": revoked},
             )
+        self.deps.memberships.forget(principal.user_id)
         return auth_pb2.LogoutResponse(revoked_refresh_tokens=revoked)
 
     async def Introspect(

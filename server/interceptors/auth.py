@@ -10,18 +10,20 @@ from typing import Any
 import grpc
 
 from server.auth import store
+from server.auth.cache import MembershipCache
 from server.auth.tokens import AccessTokens
 from server.context import Principal, principal_var
 from server.contract import AUTH_API_KEY, AUTH_NONE, auth_level
 from server.db.database import Database
 from server.errors import NotFound, Unauthenticated
-from server.interceptors.base import BehaviorInterceptor, StreamBehavior, UnaryBehavior, metadata_value
+from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, metadata_value
 
 
-class AuthInterceptor(BehaviorInterceptor):
-    def __init__(self, tokens: AccessTokens, db: Database, api_keys: tuple[str, ...]):
+class AuthLayer(Layer):
+    def __init__(self, tokens: AccessTokens, db: Database, memberships: MembershipCache, api_keys: tuple[str, ...]):
         self.tokens = tokens
         self.db = db
+        self.memberships = memberships
         self.api_keys = [k.encode() for k in api_keys]
 
     def _check_api_key(self, context: grpc.aio.ServicerContext) -> Principal:
@@ -42,8 +44,13 @@ class AuthInterceptor(BehaviorInterceptor):
             raise Unauthenticated("a bearer token is required in the Authorization header")
         claims = self.tokens.verify(token.strip())
         workspace_id = metadata_value(context, "x-workspace-id").strip() or None
-        async with self.db.connection() as conn:
-            row = await store.membership(conn, claims.user_id, workspace_id)
+        row = self.memberships.get(claims.user_id, workspace_id)
+        if row is None:
+            generation = self.memberships.generation
+            async with self.db.connection() as conn:
+                row = await store.membership(conn, claims.user_id, workspace_id)
+            if row is not None:
+                self.memberships.put(claims.user_id, workspace_id, row, generation)
         if row is None:
             raise Unauthenticated("invalid access token")
         if claims.issued_at < row["tokens_valid_after"]:

@@ -1,8 +1,13 @@
-"""Wrapping a method's behaviour, so each interceptor only writes what it does around one call."""
+"""One gRPC interceptor running a fixed stack of layers, each of which only writes what it does around a call.
+
+grpc.aio calls every interceptor's `intercept_service` for every call, and a wrapper built there is built again
+per call. Here the layers are composed once per method and the composed handler is reused, so a call pays for
+its layers' own work and nothing else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -11,38 +16,8 @@ UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
-class BehaviorInterceptor(grpc.aio.ServerInterceptor):
-    """Subclasses implement `unary` and `stream`; client-streaming methods (none in the contract) pass through.
-
-    grpc.aio picks how to run a handler by its kind, so the unary wrapper stays a coroutine function and the
-    stream wrapper an async generator function.
-    """
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        method: str = details.method
-        if handler.unary_unary is not None:
-            inner_unary = handler.unary_unary
-
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                return await self.unary(method, inner_unary, request, context)
-
-            return handler._replace(unary_unary=unary_unary)
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
-
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                async for response in self.stream(method, inner_stream, request, context):
-                    yield response
-
-            return handler._replace(unary_stream=unary_stream)
-        return handler
+class Layer:
+    """Subclasses override `unary` and `stream`; client-streaming methods (none in the contract) pass through."""
 
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await behavior(request, context)
@@ -52,6 +27,62 @@ class BehaviorInterceptor(grpc.aio.ServerInterceptor):
     ) -> AsyncIterator[Any]:
         async for response in behavior(request, context):
             yield response
+
+
+def _unary(layer: Layer, method: str, inner: UnaryBehavior) -> UnaryBehavior:
+    # grpc.aio picks how to run a handler by its kind: unary wrappers stay coroutine functions...
+    async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await layer.unary(method, inner, request, context)
+
+    return unary_unary
+
+
+def _stream(layer: Layer, method: str, inner: StreamBehavior) -> StreamBehavior:
+    # ...and stream wrappers async generator functions.
+    async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async for response in layer.stream(method, inner, request, context):
+            yield response
+
+    return unary_stream
+
+
+class LayeredInterceptor(grpc.aio.ServerInterceptor):
+    """Runs `layers` outermost first around every unary and server-streaming method."""
+
+    def __init__(self, layers: Sequence[Layer]):
+        self.layers = tuple(reversed(layers))
+        self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = details.method
+        try:
+            return self._handlers[method]
+        except KeyError:
+            pass
+        handler = self._compose(method, await continuation(details))
+        # Methods are fixed once the server starts; unknown ones are not kept, so probing cannot grow the map.
+        if handler is not None:
+            self._handlers[method] = handler
+        return handler
+
+    def _compose(self, method: str, handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
+        if handler is None:
+            return None
+        if handler.unary_unary is not None:
+            behavior: Any = handler.unary_unary
+            for layer in self.layers:
+                behavior = _unary(layer, method, behavior)
+            return handler._replace(unary_unary=behavior)
+        if handler.unary_stream is not None:
+            behavior = handler.unary_stream
+            for layer in self.layers:
+                behavior = _stream(layer, method, behavior)
+            return handler._replace(unary_stream=behavior)
+        return handler
 
 
 def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str:

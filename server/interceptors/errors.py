@@ -13,7 +13,7 @@ import psycopg_pool
 
 from server.context import request_id_var
 from server.errors import AstraError
-from server.interceptors.base import BehaviorInterceptor, StreamBehavior, UnaryBehavior
+from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id_var.get()})")
 
 
-class ErrorInterceptor(BehaviorInterceptor):
+class ErrorLayer(Layer):
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await behavior(request, context)

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 
 from server.context import client_address_var, principal_var
-from server.interceptors.base import BehaviorInterceptor, StreamBehavior, UnaryBehavior
+from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior
 from server.metrics import GRPC_IN_FLIGHT, GRPC_LATENCY, GRPC_REQUESTS
 
 log = logging.getLogger("astra.access")
@@ -28,17 +28,42 @@ def final_code(context: grpc.aio.ServicerContext, error: BaseException | None) -
     return grpc.StatusCode.UNKNOWN
 
 
-class ObserverInterceptor(BehaviorInterceptor):
-    """Calls `begin` before and `end` after every call, whatever way it ends."""
+class ObserveLayer(Layer):
+    """One JSON access-log line per call (method, status, duration, caller) and per-method Prometheus metrics
+    (count by status, latency histogram, in-flight gauge), whatever way the call ends."""
 
-    def begin(self, method: str) -> None:
-        pass
+    def __init__(self) -> None:
+        # Resolving label children costs a lock and a lookup each; a method's children never change.
+        self._children: dict[str, tuple[Any, Any]] = {}
+
+    def _metrics(self, method: str) -> tuple[Any, Any]:
+        children = self._children.get(method)
+        if children is None:
+            children = self._children[method] = (GRPC_IN_FLIGHT.labels(method), GRPC_LATENCY.labels(method))
+        return children
 
     def end(self, method: str, seconds: float, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
-        pass
+        in_flight, latency = self._metrics(method)
+        in_flight.dec()
+        latency.observe(seconds)
+        code = final_code(context, error).name
+        GRPC_REQUESTS.labels(method, code).inc()
+        if log.isEnabledFor(logging.INFO):
+            principal = principal_var.get()
+            log.info(
+                "rpc",
+                extra={
+                    "method": method,
+                    "code": code,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "user_id": principal.user_id if principal else "",
+                    # Not context.peer(): after a client cancels, reading it crashes grpc.aio (seen with 1.85).
+                    "client": client_address_var.get(),
+                },
+            )
 
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        self.begin(method)
+        self._metrics(method)[0].inc()
         started, error = time.perf_counter(), None
         try:
             return await behavior(request, context)
@@ -51,7 +76,7 @@ class ObserverInterceptor(BehaviorInterceptor):
     async def stream(
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        self.begin(method)
+        self._metrics(method)[0].inc()
         started, error = time.perf_counter(), None
         try:
             async for response in behavior(request, context):
@@ -61,33 +86,3 @@ class ObserverInterceptor(BehaviorInterceptor):
             raise
         finally:
             self.end(method, time.perf_counter() - started, context, error)
-
-
-class AccessLogInterceptor(ObserverInterceptor):
-    """One JSON line per call: method, status, duration, caller."""
-
-    def end(self, method: str, seconds: float, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
-        principal = principal_var.get()
-        log.info(
-            "rpc",
-            extra={
-                "method": method,
-                "code": final_code(context, error).name,
-                "duration_ms": round(seconds * 1000, 3),
-                "user_id": principal.user_id if principal else "",
-                # Not context.peer(): after a client cancels, reading it crashes grpc.aio (seen with 1.85).
-                "client": client_address_var.get(),
-            },
-        )
-
-
-class MetricsInterceptor(ObserverInterceptor):
-    """Count by method and status, latency histogram and in-flight gauge by method."""
-
-    def begin(self, method: str) -> None:
-        GRPC_IN_FLIGHT.labels(method).inc()
-
-    def end(self, method: str, seconds: float, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
-        GRPC_IN_FLIGHT.labels(method).dec()
-        GRPC_LATENCY.labels(method).observe(seconds)
-        GRPC_REQUESTS.labels(method, final_code(context, error).name).inc()

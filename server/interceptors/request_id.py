@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from server.context import client_address_var, request_id_var
-from server.interceptors.base import BehaviorInterceptor, StreamBehavior, UnaryBehavior, metadata_value
+from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, metadata_value
 
 
 def valid_request_id(value: str) -> bool:
@@ -29,7 +29,7 @@ def peer_address(peer: str) -> str:
     return peer
 
 
-class RequestIdInterceptor(BehaviorInterceptor):
+class RequestIdLayer(Layer):
     def __init__(self, trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")):
         # Peers allowed to say who the client is (the edge): anyone else could pick an address to dodge
         # per-address login throttling, or to lock someone else out.

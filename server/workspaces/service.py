@@ -232,6 +232,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 details={"role": role, "previousRole": current},
                 target=invitee["id"],
             )
+        self.deps.memberships.forget(invitee["id"])
         return workspaces_pb2.AddWorkspaceMemberResponse(member=_member_message(member))
 
     async def RemoveWorkspaceMember(
@@ -262,6 +263,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 details={"role": target},
                 target=request.user_id,
             )
+        self.deps.memberships.forget(request.user_id)
         return workspaces_pb2.RemoveWorkspaceMemberResponse()
 
     async def GetWorkspaceStats(

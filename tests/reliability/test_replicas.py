@@ -96,3 +96,56 @@ async def test_a_tool_cache_clear_on_one_replica_empties_it_for_both(
     for session in (http, http2):
         after = {t["tool"]: t for t in (await stats(session))["tools"]}
         assert after["http_fetch"]["entries"] == 0
+
+
+async def _status_within(session: aiohttp.ClientSession, path: str, headers: dict, want: int, seconds: float) -> int:
+    """The status of GET path, polled until it is `want` or `seconds` pass (a notice between replicas is async)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        async with session.get(path, headers=headers) as resp:
+            if resp.status == want or asyncio.get_running_loop().time() > deadline:
+                return resp.status
+        await asyncio.sleep(0.02)
+
+
+async def test_a_logout_on_one_replica_revokes_the_token_on_the_other(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession
+) -> None:
+    account = await register(http)
+    # The other replica has authenticated this token before, so it holds the user's membership row.
+    for _ in range(3):
+        async with http2.get("/workspaces", headers=bearer(account)) as resp:
+            assert resp.status == 200
+    async with http.post("/auth/logout", json={}, headers=bearer(account)) as resp:
+        assert resp.status == 200
+    assert await _status_within(http2, "/workspaces", bearer(account), 401, 2.0) == 401
+
+
+async def test_a_member_removed_on_one_replica_loses_the_workspace_on_the_other(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession
+) -> None:
+    owner, member = await register(http), await register(http)
+    async with http.post("/workspaces", json={"name": "Shared"}, headers=bearer(owner)) as resp:
+        workspace_id = (await resp.json())["workspace"]["id"]
+    body = {"userId": member["user"]["id"], "role": "admin"}
+    async with http.post(f"/workspaces/{workspace_id}/members", json=body, headers=bearer(owner)) as resp:
+        assert resp.status == 200
+    in_workspace = {**bearer(member), "X-Workspace-ID": workspace_id}
+    # Admins may create agents there; the other replica learns the membership and keeps it.
+    async with http2.post("/agents", json={"id": "replica-admin-agent"}, headers=in_workspace) as resp:
+        assert resp.status == 200, await resp.text()
+    async with http.post(
+        f"/workspaces/{workspace_id}/members", json={**body, "role": "viewer"}, headers=bearer(owner)
+    ) as resp:
+        assert resp.status == 200
+    # Demoted on one replica: the other refuses the next write at once (no stale admin role).
+    deadline = asyncio.get_running_loop().time() + 2.0
+    while True:
+        async with http2.post("/agents", json={"id": "replica-viewer-agent"}, headers=in_workspace) as resp:
+            if resp.status == 403 or asyncio.get_running_loop().time() > deadline:
+                assert resp.status == 403, await resp.text()
+                break
+        await asyncio.sleep(0.02)
+    async with http.delete(f"/workspaces/{workspace_id}/members/{member['user']['id']}", headers=bearer(owner)) as r:
+        assert r.status == 200, await r.text()
+    assert await _status_within(http2, "/agents", in_workspace, 404, 2.0) == 404
