@@ -18,6 +18,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.harness import GatewayThread, test_settings
+from tests.providers.fake_vendors import FakeVendor, VendorThread
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -55,11 +56,29 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 
 
 @pytest.fixture(scope="module")
+def vendor() -> Iterator[FakeVendor]:
+    """A fake LLM vendor on loopback speaking the OpenAI and Anthropic wire formats, one per module."""
+    with VendorThread() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
 def gateway(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[GatewayThread]:
-    """A gateway on its own database; a module may set GATEWAY_SERVICERS / GATEWAY_OPTIONS to customise it."""
+    """A gateway on its own database; a module may set GATEWAY_SERVICERS / GATEWAY_OPTIONS to customise it.
+
+    GATEWAY_OPTIONS["vendor_keys"] ({"openai": key, "anthropic": key}) points those providers at the module's
+    `vendor`: OpenAI at its /v1, Anthropic at its root."""
     url = postgres.fresh_database(request.module.__name__.rsplit(".", 1)[-1])
     options: dict[str, Any] = getattr(request.module, "GATEWAY_OPTIONS", {})
-    settings = test_settings(url, **options.get("settings", {}))
+    overrides = dict(options.get("settings", {}))
+    keys: dict[str, str] = options.get("vendor_keys", {})
+    if keys:
+        fake: FakeVendor = request.getfixturevalue("vendor")
+        if "openai" in keys:
+            overrides.update(openai_base_url=f"{fake.url}/v1", openai_api_key=keys["openai"])
+        if "anthropic" in keys:
+            overrides.update(anthropic_base_url=fake.url, anthropic_api_key=keys["anthropic"])
+    settings = test_settings(url, **overrides)
     gw = GatewayThread(
         settings,
         servicers=getattr(request.module, "GATEWAY_SERVICERS", None),

@@ -5,31 +5,17 @@ user's result, the limits, and timeoutSeconds cutting a stalled provider off wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
 
-from tests.conftest import Postgres
 from tests.harness import API_KEY, GatewayThread
-from tests.providers.fake_vendors import FakeVendor, Reply, VendorThread, openai_text_stream
-from tests.test_chat import vendor_gateway
+from tests.providers.fake_vendors import FakeVendor, Reply, openai_text_stream
+from tests.test_chat import OPENAI_KEY
 from tests.test_workspaces import api, register_users, sql
 
 KEY = {"x-api-key": API_KEY}
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeVendor]:
-    with VendorThread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def gateway(postgres: Postgres, vendor: FakeVendor) -> Iterator[GatewayThread]:
-    gw = vendor_gateway(postgres, vendor, "test_autonomous")
-    yield gw
-    gw.stop()
+GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
 
 
 @pytest.fixture(scope="module")

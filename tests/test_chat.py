@@ -23,13 +23,12 @@ import grpc
 import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import Postgres, api, bearer, register, sql
-from tests.harness import GatewayThread, test_settings
+from tests.conftest import api, bearer, register, sql
+from tests.harness import GatewayThread
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
     FakeVendor,
     Reply,
-    VendorThread,
     openai_chunk,
     openai_error,
     openai_text_stream,
@@ -41,17 +40,11 @@ from tests.providers.fake_vendors import (
 OPENAI_KEY = "sk-test-astra-chat-0123456789abcdef"
 OPENAI_MODEL = "openai/gpt-4o-mini"
 CHAT, STREAM = "/agent/chat", "/agent/chat/stream"
+# The module's gateway calls the FakeVendor as its OpenAI provider (the other test_chat_* modules reuse this).
+GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Shared helpers (imported by the other test_chat_* modules)
-
-
-def vendor_gateway(postgres: Postgres, vendor: FakeVendor, name: str) -> GatewayThread:
-    """A gateway on a fresh database whose OpenAI provider is the given FakeVendor (base URL + "/v1", a key)."""
-    settings = test_settings(
-        postgres.fresh_database(name), openai_base_url=f"{vendor.url}/v1", openai_api_key=OPENAI_KEY
-    )
-    return GatewayThread(settings).start()
 
 
 def register_users(gateway: GatewayThread, n: int) -> list[dict]:
@@ -226,20 +219,6 @@ async def metric_value(http: aiohttp.ClientSession, name: str) -> float:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fixtures
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeVendor]:
-    with VendorThread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def gateway(postgres: Postgres, vendor: FakeVendor) -> Iterator[GatewayThread]:
-    """This module's gateway, configured (before it starts) with the FakeVendor as its OpenAI endpoint."""
-    gw = vendor_gateway(postgres, vendor, "test_chat")
-    yield gw
-    gw.stop()
 
 
 @pytest.fixture(autouse=True)

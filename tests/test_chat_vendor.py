@@ -18,13 +18,12 @@ import grpc
 import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import Postgres, bearer
-from tests.harness import GatewayThread, test_settings
+from tests.conftest import bearer
+from tests.harness import GatewayThread
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
     FakeVendor,
     Reply,
-    VendorThread,
     anthropic_text_stream,
     openai_chunk,
     openai_error,
@@ -52,27 +51,8 @@ from tests.test_chat import (
 )
 
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeVendor]:
-    with VendorThread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def gateway(postgres: Postgres, vendor: FakeVendor) -> Iterator[GatewayThread]:
-    """This module's gateway with the FakeVendor as both its OpenAI (base URL + /v1) and its Anthropic endpoint."""
-    settings = test_settings(
-        postgres.fresh_database("test_chat_vendor"),
-        openai_base_url=f"{vendor.url}/v1",
-        openai_api_key=OPENAI_KEY,
-        anthropic_base_url=vendor.url,
-        anthropic_api_key=ANTHROPIC_KEY,
-    )
-    gw = GatewayThread(settings).start()
-    yield gw
-    gw.stop()
+# The FakeVendor answers as both the OpenAI and the Anthropic endpoint of this module's gateway.
+GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY}}
 
 
 @pytest.fixture(autouse=True)

@@ -13,41 +13,28 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Postgres, bearer
+from tests.conftest import bearer
 from tests.harness import GatewayThread, test_settings
 from tests.providers.fake_vendors import (
     FakeVendor,
     Reply,
-    VendorThread,
     openai_chunk,
     openai_error,
     openai_text_stream,
 )
 from tests.test_chat import (
+    OPENAI_KEY,
     OPENAI_MODEL,
     messages_of,
     new_agent,
     register_users,
     slow_text,
     sql,
-    vendor_gateway,
     wait_until,
 )
 
 Socket = aiohttp.ClientWebSocketResponse
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeVendor]:
-    with VendorThread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def gateway(postgres: Postgres, vendor: FakeVendor) -> Iterator[GatewayThread]:
-    gw = vendor_gateway(postgres, vendor, "test_chat_ws")
-    yield gw
-    gw.stop()
+GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
 
 
 @pytest.fixture(autouse=True)

@@ -12,36 +12,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import aiohttp
 import psycopg
-import pytest
 
 from tests.conftest import Postgres
-from tests.harness import API_KEY, TEST_SECRET, GatewayThread, test_settings
-from tests.providers.fake_vendors import FakeVendor, Reply, VendorThread
+from tests.harness import API_KEY, TEST_SECRET, GatewayThread
+from tests.providers.fake_vendors import FakeVendor, Reply
 from tests.test_workspaces import api
 
 KEY = {"x-api-key": API_KEY}
 CATEGORIES = {"database", "search", "providers", "security", "workers", "runtime"}
 VENDOR_KEY = "sk-diagnostics-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeVendor]:
-    with VendorThread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def gateway(postgres: Postgres, vendor: FakeVendor) -> Iterator[GatewayThread]:
-    settings = test_settings(
-        postgres.fresh_database("test_diagnostics"), openai_base_url=f"{vendor.url}/v1", openai_api_key=VENDOR_KEY
-    )
-    gw = GatewayThread(settings).start()
-    yield gw
-    gw.stop()
+GATEWAY_OPTIONS = {"vendor_keys": {"openai": VENDOR_KEY}}
 
 
 def admin_sql(postgres: Postgres, query: str) -> None:

@@ -6,7 +6,6 @@ route, the memory tools, and memory in the turn (context before inference, autoE
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,12 @@ from psycopg.types.json import JsonbDumper
 
 from server.memory.embeddings import MiniLM, single_threaded_blas
 from server.memory.writes import merge_patch, write_daily
-from tests.conftest import Postgres
 from tests.harness import GatewayThread
-from tests.providers.fake_vendors import FakeVendor, Reply, VendorThread, openai_text_stream
-from tests.test_chat import api, chat, new_agent, new_workspace, register_users, sql, turn, vendor_gateway, wait_until
+from tests.providers.fake_vendors import FakeVendor, Reply, openai_text_stream
+from tests.test_chat import OPENAI_KEY, api, chat, new_agent, new_workspace, register_users, sql, turn, wait_until
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeVendor]:
-    with VendorThread() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def gateway(postgres: Postgres, vendor: FakeVendor) -> Iterator[GatewayThread]:
-    gw = vendor_gateway(postgres, vendor, "test_memory")
-    yield gw
-    gw.stop()
+GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
 
 
 @pytest.fixture(scope="module")
