@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
-from dataclasses import replace
 
 from aiohttp import web
 
@@ -94,20 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     doctor_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
+        # Flags override their environment variables, so they pass the same checks.
+        flags = {
+            "ASTRA_HTTP_PORT": getattr(args, "http_port", None),
+            "ASTRA_GRPC_PORT": getattr(args, "grpc_port", None),
+            "ASTRA_PROCESSES": getattr(args, "processes", None),
+        }
+        settings = load_settings({**os.environ, **{k: str(v) for k, v in flags.items() if v is not None}})
         if args.command == "doctor":
             from server.diagnostics.doctor import main as doctor
 
             return doctor(settings, args.quick, args.json)
-        if args.http_port is not None:
-            settings = replace(settings, http_port=args.http_port)
-        if args.grpc_port is not None:
-            settings = replace(settings, grpc_port=args.grpc_port)
         setup_logging(settings.log_level)
-        if args.processes is not None:
-            if args.processes < 1:
-                raise ConfigError(f"--processes must be at least 1, got {args.processes}")
-            settings = replace(settings, processes=args.processes)
         if settings.processes > 1 and args.copy is None:
             from server import processes
 
