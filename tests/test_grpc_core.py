@@ -14,6 +14,8 @@ from astra.v1 import (
     agents_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
+    chat_pb2,
+    chat_pb2_grpc,
     costs_pb2,
     costs_pb2_grpc,
     system_pb2,
@@ -72,21 +74,21 @@ async def test_reflection_lists_every_contract_service(channel: grpc.aio.Channel
     assert "grpc.health.v1.Health" in names
 
 
-async def test_request_id_is_echoed_or_generated_in_initial_metadata(channel: grpc.aio.Channel) -> None:
+async def test_unary_calls_return_the_request_id_in_trailing_metadata(channel: grpc.aio.Channel) -> None:
     stub = system_pb2_grpc.SystemServiceStub(channel)
     call = stub.Readiness(system_pb2.ReadinessRequest(), metadata=(("x-request-id", "direct-caller-42"),))
     assert (await call).ready
-    assert dict(await call.initial_metadata())["x-request-id"] == "direct-caller-42"
+    assert dict(await call.trailing_metadata())["x-request-id"] == "direct-caller-42"
 
     call = stub.Readiness(system_pb2.ReadinessRequest())
     await call
-    generated = dict(await call.initial_metadata())["x-request-id"]
+    generated = dict(await call.trailing_metadata())["x-request-id"]
     assert len(generated) == 36 and generated.count("-") == 4
 
     # An id that is not 1-128 visible ASCII characters is replaced, not trusted.
     call = stub.Readiness(system_pb2.ReadinessRequest(), metadata=(("x-request-id", "x" * 129),))
     await call
-    assert dict(await call.initial_metadata())["x-request-id"] != "x" * 129
+    assert dict(await call.trailing_metadata())["x-request-id"] != "x" * 129
 
 
 async def test_request_id_survives_an_error(channel: grpc.aio.Channel) -> None:
@@ -95,7 +97,26 @@ async def test_request_id_survives_an_error(channel: grpc.aio.Channel) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert dict(err.value.initial_metadata())["x-request-id"] == "err-1"
+    assert dict(err.value.trailing_metadata())["x-request-id"] == "err-1"
+
+
+async def test_streams_return_the_request_id_first_and_with_the_status(channel: grpc.aio.Channel) -> None:
+    # In initial metadata, so a caller has it before the first message and can log it while the stream runs.
+    watch = health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "stream-7"),)
+    )
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    assert dict(await watch.initial_metadata())["x-request-id"] == "stream-7"
+    watch.cancel()
+
+    # A stream that fails at once may reach the client as trailers only: the status carries the id too.
+    call = chat_pb2_grpc.ChatServiceStub(channel).ChatStream(
+        chat_pb2.ChatStreamRequest(), metadata=(("x-request-id", "stream-8"),)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call.read()
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert dict(err.value.trailing_metadata())["x-request-id"] == "stream-8"
 
 
 async def test_jwt_methods_refuse_missing_and_garbled_tokens(channel: grpc.aio.Channel) -> None:

@@ -15,7 +15,7 @@ from server.audit.log import record
 from server.context import Principal, current_principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from server.interceptors.base import metadata_value
+from server.interceptors.base import add_trailers, metadata_value
 from server.paging import page_limit
 from server.providers.availability import provider_configured
 from server.restrictions import enforce, restriction_error, split_model
@@ -55,7 +55,7 @@ async def create_agent(
 
 
 def _set_etag(context: grpc.aio.ServicerContext, etag: str) -> None:
-    context.set_trailing_metadata((("etag", etag),))
+    add_trailers(context, ("etag", etag))
 
 
 def _writable(resolved: ResolvedAgent, principal: Principal, action: str) -> None:

@@ -13,7 +13,7 @@ from server.chat.turn import TurnEngine, TurnRequest
 from server.context import Principal, current_principal
 from server.deps import Deps
 from server.errors import InvalidArgument, NotFound
-from server.interceptors.base import metadata_value
+from server.interceptors.base import add_trailers, metadata_value
 from server.providers.registry import NAMES
 from server.sessions import store as sessions
 from server.timestamps import to_timestamp
@@ -39,15 +39,15 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         key = metadata_value(context, "idempotency-key")
         if not key:
             response = await self._reply(principal, request)
-            context.set_trailing_metadata((("x-astra-overhead-ms", f"{response.overhead_ms:.3f}"),))
+            add_trailers(context, ("x-astra-overhead-ms", f"{response.overhead_ms:.3f}"))
             return response
         idempotency.check_key(key)
         digest = idempotency.request_hash(principal.workspace_id, request.SerializeToString(deterministic=True))
         stored = await idempotency.begin(self.deps.db, principal.user_id, key, digest)
         if stored is not None:
             replayed = chat_pb2.ChatResponse.FromString(stored)
-            context.set_trailing_metadata(
-                (("idempotent-replayed", "true"), ("x-astra-overhead-ms", f"{replayed.overhead_ms:.3f}"))
+            add_trailers(
+                context, ("idempotent-replayed", "true"), ("x-astra-overhead-ms", f"{replayed.overhead_ms:.3f}")
             )
             return replayed
         try:
@@ -56,7 +56,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
             await idempotency.abandon(self.deps.db, principal.user_id, key)
             raise
         await idempotency.finish(self.deps.db, principal.user_id, key, response.SerializeToString())
-        context.set_trailing_metadata((("x-astra-overhead-ms", f"{response.overhead_ms:.3f}"),))
+        add_trailers(context, ("x-astra-overhead-ms", f"{response.overhead_ms:.3f}"))
         return response
 
     async def ChatStream(
@@ -67,7 +67,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
             await ratelimit.hit(self.deps.db, f"ws:{principal.user_id}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
         async for event in self.engine.stream(principal, _turn_request(request)):
             if event.HasField("stream_done"):
-                context.set_trailing_metadata((("x-astra-overhead-ms", f"{event.stream_done.overhead_ms:.3f}"),))
+                add_trailers(context, ("x-astra-overhead-ms", f"{event.stream_done.overhead_ms:.3f}"))
             yield event
 
     async def ResetSession(

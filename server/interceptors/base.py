@@ -7,6 +7,7 @@ its layers' own work and nothing else.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -46,6 +47,18 @@ def _stream(layer: Layer, method: str, inner: StreamBehavior) -> StreamBehavior:
     return unary_stream
 
 
+def _writer_as_generator(inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]) -> StreamBehavior:
+    """A stream handler written as a coroutine that calls `context.write` (grpc_health's Watch) as an async
+    generator yielding nothing, so layers treat every stream alike; its writes still reach the caller."""
+
+    async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await inner(request, context)
+        return
+        yield  # unreachable; makes this an async generator
+
+    return unary_stream
+
+
 class LayeredInterceptor(grpc.aio.ServerInterceptor):
     """Runs `layers` outermost first around every unary and server-streaming method."""
 
@@ -79,6 +92,8 @@ class LayeredInterceptor(grpc.aio.ServerInterceptor):
             return handler._replace(unary_unary=behavior)
         if handler.unary_stream is not None:
             behavior = handler.unary_stream
+            if inspect.iscoroutinefunction(behavior):
+                behavior = _writer_as_generator(behavior)
             for layer in self.layers:
                 behavior = _stream(layer, method, behavior)
             return handler._replace(unary_stream=behavior)
@@ -90,3 +105,8 @@ def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str:
         if k == key:
             return v if isinstance(v, str) else v.decode("latin-1")
     return ""
+
+
+def add_trailers(context: grpc.aio.ServicerContext, *pairs: tuple[str, str]) -> None:
+    """Appends to the call's trailing metadata; `set_trailing_metadata` alone would drop the request id."""
+    context.set_trailing_metadata((*context.trailing_metadata(), *pairs))

@@ -13,7 +13,7 @@ import psycopg_pool
 
 from server.context import request_id_var
 from server.errors import AstraError
-from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior
+from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, add_trailers
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
         if exc.http_status is not None:
             trailers.append(("x-http-status", str(exc.http_status)))
         if trailers:
-            context.set_trailing_metadata(tuple(trailers))
+            add_trailers(context, *trailers)
         await context.abort(exc.code, exc.message)
     if isinstance(exc, psycopg.DataError):
         # Values Postgres cannot store (a NUL character, an out-of-range number) are the caller's to fix.
@@ -40,7 +40,7 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
         )
     if isinstance(exc, _UNAVAILABLE):
         log.warning("database unavailable", extra={"method": method, "error": str(exc)})
-        context.set_trailing_metadata((("retry-after", "1"),))
+        add_trailers(context, ("retry-after", "1"))
         await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry shortly")
     log.exception("unhandled error", extra={"method": method})
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id_var.get()})")

@@ -14,14 +14,14 @@ from astra.v1 import system_pb2, system_pb2_grpc
 from server import __version__
 from server.db.migrate import pending
 from server.deps import Deps
-from server.interceptors.base import metadata_value
+from server.interceptors.base import add_trailers, metadata_value
 
 Check = Callable[[], Awaitable[str]]  # returns a failure detail, or "" when fine
 
 
 def _http_status(context: grpc.aio.ServicerContext, status: int) -> None:
     # The body stays a normal response; the edge answers with this HTTP status.
-    context.set_trailing_metadata((("x-http-status", str(status)),))
+    add_trailers(context, ("x-http-status", str(status)))
 
 
 class SystemService(system_pb2_grpc.SystemServiceServicer):
