@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from aiohttp import web
@@ -24,10 +25,15 @@ FORWARDED = {
 }
 
 
+# Checked per request on every header the edge forwards: a regex runs in C, a per-character loop in Python.
+_VISIBLE_ID = re.compile(r"[!-~]{1,128}")
+_PRINTABLE = re.compile(r"[ -~]*")
+
+
 def request_id_from(headers: dict[str, str] | web.BaseRequest | object) -> str:
     """The caller's X-Request-ID when it is 1-128 visible ASCII characters, a new UUID4 otherwise."""
     value = getattr(headers, "headers", headers).get("X-Request-ID", "")  # type: ignore[union-attr]
-    if 0 < len(value) <= 128 and all(33 <= ord(c) <= 126 for c in value):
+    if _VISIBLE_ID.fullmatch(value):
         return value
     return str(uuid.uuid4())
 
@@ -37,7 +43,7 @@ DROPPABLE = frozenset({"user-agent"})
 
 
 def _printable(value: str) -> bool:
-    return all(32 <= ord(c) <= 126 for c in value)
+    return _PRINTABLE.fullmatch(value) is not None
 
 
 def outgoing_metadata(request: web.Request, request_id: str) -> tuple[tuple[str, str], ...]:

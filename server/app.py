@@ -16,14 +16,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from server import contract, workers
+from server.agents.cache import agent_cache
 from server.agents.global_file import load_global_agents
-from server.auth.cache import MembershipCache
+from server.auth.cache import membership_cache
 from server.auth.tokens import AccessTokens
 from server.chat import pricing
 from server.config import Settings
 from server.db.database import Database
 from server.db.embedded import start_embedded
 from server.db.migrate import migrate
+from server.db.notified import listen
 from server.db.pool import make_pool
 from server.deps import Deps
 from server.errors import Unimplemented
@@ -39,6 +41,7 @@ from server.skills.catalog import Catalog
 from server.tools.catalog import BUILTIN_TOOLS
 from server.tools.registry import EXTRA_SPECS, load_handlers
 from server.tools.runtime import ToolRunner
+from server.workspaces.cache import workspace_cache
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +153,9 @@ class Core:
             catalog=self.catalog,
             providers=Providers(settings),
             tools=ToolRunner(self.catalog.tools, handlers),
-            memberships=MembershipCache(),
+            memberships=membership_cache(),
+            visible_agents=agent_cache(),
+            workspace_views=workspace_cache(),
         )
 
         # Tool handlers need the settings and database, and the runner the shared result cache.
@@ -192,7 +197,7 @@ class Core:
         self.server = server
         health.start(conninfo, pool)
         if self.serve_api:
-            self.listener = asyncio.create_task(deps.memberships.listen(conninfo), name="auth-cache-listener")
+            self.listener = asyncio.create_task(listen(conninfo, deps.caches), name="cache-listener")
         log.info("grpc core listening", extra={"port": self.port, "api": self.serve_api})
         if self.run_workers:
             for name, worker in workers.discover().items():

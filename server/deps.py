@@ -1,14 +1,14 @@
 """What every domain servicer is built from: settings, the database, token signing, health state,
-page tokens, the skill/tool catalog and the cache of who may call as whom."""
+page tokens, the skill/tool catalog and the caches of who may call as whom, agents and workspaces."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.auth.cache import MembershipCache
 from server.auth.tokens import AccessTokens
 from server.config import Settings
 from server.db.database import Database
+from server.db.notified import NotifiedCache
 from server.health import HealthState
 from server.paging import PageTokens
 from server.providers.registry import Providers
@@ -26,4 +26,11 @@ class Deps:
     catalog: Catalog
     providers: Providers
     tools: ToolRunner
-    memberships: MembershipCache
+    # Per-process caches that NOTIFY keeps in step with the database (server/db/notified.py).
+    memberships: NotifiedCache
+    visible_agents: NotifiedCache
+    workspace_views: NotifiedCache
+
+    @property
+    def caches(self) -> tuple[NotifiedCache, ...]:
+        return (self.memberships, self.visible_agents, self.workspace_views)

@@ -495,13 +495,18 @@ async def test_grants_create_validate_expire_and_revoke(
     _, theirs, _ = await api(http, "GET", f"/workspaces/{source['id']}", granter)
     assert [g["receivingWorkspaceId"] for g in theirs["grantsGiven"]] == [target]
 
-    # Expiry: ignored, not deleted.
+    # Expiry: ignored, not deleted. The grant is read (and kept by the gateway's cache) while live, then lapses
+    # with no write at all: the cached copy must stop being served on time.
     await sql(
         gateway,
-        "UPDATE agent_grants SET expires_at = now() - interval '1 minute' WHERE receiving_workspace_id = %s"
+        "UPDATE agent_grants SET expires_at = now() + interval '1.5 seconds' WHERE receiving_workspace_id = %s"
         " AND agent_id = %s",
         (target, agent["id"]),
     )
+    await asyncio.sleep(0.3)  # the change's notice reaches the gateway
+    status, body, _ = await api(http, "GET", f"/agents/{agent['id']}", receiver)
+    assert status == 200, body
+    await asyncio.sleep(1.5)
     status, body, _ = await api(http, "GET", f"/agents/{agent['id']}", receiver)
     assert (status, error_code(body)) == (403, "PERMISSION_DENIED"), body
     status, body, _ = await api(http, "GET", f"/agents/{agent['id']}/capabilities", receiver)

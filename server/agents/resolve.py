@@ -10,6 +10,8 @@ from psycopg import AsyncConnection
 
 from astra.v1 import common_pb2
 from server.agents import store
+from server.db.database import Database
+from server.db.notified import NotifiedCache
 from server.errors import NotFound, PermissionDenied
 from server.timestamps import to_timestamp
 
@@ -65,20 +67,9 @@ async def resolve(conn: AsyncConnection, workspace_id: str, agent_id: str, lock:
     return _available(await store.visible(conn, workspace_id, agent_id, lock=lock), agent_id)
 
 
-@dataclass(frozen=True)
-class WorkspaceView:
-    """What a turn needs to know about the workspace it runs in."""
-
-    allowed_providers: list[str] | None
-    allowed_models: list[str] | None
-    settings: dict[str, Any]
-
-
-async def resolve_with_workspace(
-    conn: AsyncConnection, workspace_id: str, agent_id: str
-) -> tuple[ResolvedAgent, WorkspaceView]:
-    """`resolve` plus the workspace's restrictions and settings, in one round trip."""
-    row = await store.visible_in_workspace(conn, workspace_id, agent_id)
-    resolved = _available(row, agent_id)
-    assert row is not None
-    return resolved, WorkspaceView(row["allowed_providers"], row["allowed_models"], row["workspace_settings"] or {})
+async def resolve_cached(
+    cache: NotifiedCache, source: Database | AsyncConnection, workspace_id: str, agent_id: str
+) -> ResolvedAgent:
+    """`resolve` answered from the per-process cache when it can be; for reads only (writers lock the row)."""
+    row = await cache.read(agent_id, workspace_id, source, lambda conn: store.visible(conn, workspace_id, agent_id))
+    return _available(row, agent_id)

@@ -9,7 +9,7 @@ from google.protobuf import struct_pb2
 
 from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
 from server.agents import store
-from server.agents.resolve import ResolvedAgent, agent_message, resolve
+from server.agents.resolve import ResolvedAgent, agent_message, resolve, resolve_cached
 from server.agents.validate import check_id, normalise, to_document
 from server.audit.log import record
 from server.context import Principal, current_principal
@@ -102,8 +102,9 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
         self, request: agents_pb2.GetAgentRequest, context: grpc.aio.ServicerContext
     ) -> agents_pb2.GetAgentResponse:
         principal = current_principal()
-        async with self.deps.db.connection() as conn:
-            resolved = await resolve(conn, principal.workspace_id, request.agent_id)
+        resolved = await resolve_cached(
+            self.deps.visible_agents, self.deps.db, principal.workspace_id, request.agent_id
+        )
         _set_etag(context, resolved.etag)
         return agents_pb2.GetAgentResponse(agent=resolved.agent)
 
@@ -139,6 +140,7 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
                 target=agent.id,
             )
             updated = await resolve(conn, principal.workspace_id, agent.id)
+        self.deps.visible_agents.forget(agent.id)
         _set_etag(context, updated.etag)
         return agents_pb2.UpdateAgentResponse(agent=updated.agent)
 
@@ -159,6 +161,7 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
                 details={"model": resolved.agent.model},
                 target=request.agent_id,
             )
+        self.deps.visible_agents.forget(request.agent_id)
         return agents_pb2.DeleteAgentResponse()
 
     async def GetAgentCapabilities(

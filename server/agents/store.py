@@ -13,7 +13,7 @@ _VISIBLE = (
     "SELECT a.id, a.workspace_id, a.model, a.config, a.version, a.created_at, a.updated_at,"
     " CASE WHEN a.workspace_id = %(ws)s THEN 'own' WHEN a.workspace_id IS NULL THEN 'global' ELSE 'granted' END"
     "   AS origin,"
-    " coalesce(g.readonly, false) AS readonly, g.agent_id IS NOT NULL AS live_grant"
+    " coalesce(g.readonly, false) AS readonly, g.agent_id IS NOT NULL AS live_grant, g.expires_at AS grant_expires_at"
     " FROM agents a LEFT JOIN agent_grants g ON g.agent_id = a.id AND g.receiving_workspace_id = %(ws)s"
     "   AND g.granting_workspace_id = a.workspace_id AND (g.expires_at IS NULL OR g.expires_at > now())"
 )
@@ -49,17 +49,6 @@ async def visible(conn: AsyncConnection, workspace_id: str, agent_id: str, lock:
     """The agent with its origin for this workspace, whether or not the workspace may use it."""
     cur = await conn.execute(
         _VISIBLE + " WHERE a.id = %(id)s" + (" FOR UPDATE OF a" if lock else ""), {"ws": workspace_id, "id": agent_id}
-    )
-    return await cur.fetchone()
-
-
-async def visible_in_workspace(conn: AsyncConnection, workspace_id: str, agent_id: str) -> dict[str, Any] | None:
-    """The workspace's restrictions and settings, with the agent as `visible` sees it (agent columns are None when
-    the id is unknown), in one round trip: a chat turn needs all of it before the provider is called."""
-    cur = await conn.execute(
-        "SELECT w.allowed_providers, w.allowed_models, w.settings AS workspace_settings, v.*"
-        " FROM workspaces w LEFT JOIN LATERAL (" + _VISIBLE + " WHERE a.id = %(id)s) v ON true WHERE w.id = %(ws)s",
-        {"ws": workspace_id, "id": agent_id},
     )
     return await cur.fetchone()
 

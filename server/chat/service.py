@@ -89,6 +89,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
                     request.agent_id,
                     request.surface or "api",
                     request.surface_id,
+                    lock=True,
                 )
             else:
                 raise InvalidArgument("sessionId, or agentId with surface and surfaceId, is required")

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from astra.v1 import chat_pb2, common_pb2
 from server import events
-from server.agents.resolve import ResolvedAgent, WorkspaceView, resolve_with_workspace
+from server.agents.resolve import ResolvedAgent, resolve_cached
 from server.chat import presence
 from server.chat.context import build_context, session_expired
 from server.chat.pricing import cost_usd
@@ -42,6 +42,7 @@ from server.providers.registry import Providers
 from server.restrictions import enforce, split_model
 from server.sessions import store as sessions
 from server.tools.runtime import ToolContext, ToolOutcome, ToolRunner
+from server.workspaces.cache import WorkspaceView, workspace_view
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ class TurnEngine:
 
     async def _usable(self, conn: Any, principal: Principal, agent_id: str) -> tuple[ResolvedAgent, WorkspaceView]:
         """The agent if this workspace may chat with it now: 404/403 and restriction and provider checks."""
-        resolved, workspace = await resolve_with_workspace(conn, principal.workspace_id, agent_id)
+        resolved = await resolve_cached(self.deps.visible_agents, conn, principal.workspace_id, agent_id)
+        workspace = await workspace_view(self.deps.workspace_views, conn, principal.workspace_id)
         if resolved.origin == "granted" and resolved.readonly:
             raise PermissionDenied(
                 f"agent {agent_id} is granted read-only to this workspace: it cannot be chatted with"
@@ -186,8 +188,9 @@ class TurnEngine:
                 if memory_recall.wanted(resolved.agent.memory)
                 else None
             )
-            # Committed before inference: the user's message survives whatever happens next.
-            added = await sessions.add_user_message(
+            # Committed before inference: the user's message survives whatever happens next. The history that
+            # ends with it is read in the same round trip.
+            added, history = await sessions.add_user_message(
                 conn,
                 session["id"],
                 principal.user_id,
@@ -195,24 +198,12 @@ class TurnEngine:
                 resolved.agent.id,
                 request.message,
                 turn_id,
+                HISTORY_LIMIT,
             )
             if not added:
                 if embedding is not None:
                     embedding.cancel()
                 raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
-            history = (
-                [
-                    {
-                        "role": "user",
-                        "content": request.message,
-                        "tool_calls": None,
-                        "tool_call_id": None,
-                        "tool_name": None,
-                    }
-                ]
-                if created
-                else await sessions.recent_messages(conn, session["id"], HISTORY_LIMIT)
-            )
         turn = _Turn(principal, resolved.agent, session["id"], turn_id, user_message=request.message)
         self.in_flight += 1
         try:

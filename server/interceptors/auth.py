@@ -10,17 +10,17 @@ from typing import Any
 import grpc
 
 from server.auth import store
-from server.auth.cache import MembershipCache
 from server.auth.tokens import AccessTokens
 from server.context import Principal, principal_var
 from server.contract import AUTH_API_KEY, AUTH_NONE, auth_level
 from server.db.database import Database
+from server.db.notified import NotifiedCache
 from server.errors import NotFound, Unauthenticated
 from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, metadata_value
 
 
 class AuthLayer(Layer):
-    def __init__(self, tokens: AccessTokens, db: Database, memberships: MembershipCache, api_keys: tuple[str, ...]):
+    def __init__(self, tokens: AccessTokens, db: Database, memberships: NotifiedCache, api_keys: tuple[str, ...]):
         self.tokens = tokens
         self.db = db
         self.memberships = memberships
@@ -44,13 +44,9 @@ class AuthLayer(Layer):
             raise Unauthenticated("a bearer token is required in the Authorization header")
         claims = self.tokens.verify(token.strip())
         workspace_id = metadata_value(context, "x-workspace-id").strip() or None
-        row = self.memberships.get(claims.user_id, workspace_id)
-        if row is None:
-            generation = self.memberships.generation
-            async with self.db.connection() as conn:
-                row = await store.membership(conn, claims.user_id, workspace_id)
-            if row is not None:
-                self.memberships.put(claims.user_id, workspace_id, row, generation)
+        row = await self.memberships.read(
+            claims.user_id, workspace_id, self.db, lambda conn: store.membership(conn, claims.user_id, workspace_id)
+        )
         if row is None:
             raise Unauthenticated("invalid access token")
         if claims.issued_at < row["tokens_valid_after"]:

@@ -1,13 +1,15 @@
-"""Request id: taken from x-request-id metadata when valid, made up otherwise, and returned to the caller.
+"""Request id: taken from x-request-id metadata when valid, made up otherwise, and returned to the caller in
+trailing metadata, with the status (errors included).
 
-A unary call returns it in trailing metadata, which travels with the response and status at no cost; sending
-initial metadata on its own is one more batch through gRPC's completion queue and cost a fifth of a cached
-GetAgent. A stream sends it as initial metadata at once, so the caller has it before the first message, and
-again with its status."""
+Not in initial metadata: sending that on its own is one more batch through gRPC's completion queue, about a fifth
+of a cached GetAgent and 0.15 ms before a stream's first message; trailing metadata travels with the status at no
+cost. A caller that wants the id early sends its own.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,10 +19,12 @@ import grpc
 from server.context import client_address_var, request_id_var
 from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, metadata_value
 
+_VISIBLE_ID = re.compile(r"[!-~]{1,128}")
+
 
 def valid_request_id(value: str) -> bool:
     """1-128 visible ASCII characters, as the edge also requires."""
-    return 0 < len(value) <= 128 and all(33 <= ord(c) <= 126 for c in value)
+    return _VISIBLE_ID.fullmatch(value) is not None
 
 
 def peer_address(peer: str) -> str:
@@ -39,6 +43,7 @@ class RequestIdLayer(Layer):
         # Peers allowed to say who the client is (the edge): anyone else could pick an address to dodge
         # per-address login throttling, or to lock someone else out.
         self.trusted = [ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies]
+        self._verdicts: dict[str, bool] = {}  # per peer address: parsing it costs more than the rest of the layer
 
     def client_address(self, context: grpc.aio.ServicerContext) -> str:
         peer = peer_address(context.peer())
@@ -48,11 +53,17 @@ class RequestIdLayer(Layer):
         return peer
 
     def _trusted(self, peer: str) -> bool:
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)
+        verdict = self._verdicts.get(peer)
+        if verdict is None:
+            try:
+                address = ipaddress.ip_address(peer)
+                verdict = any(address in network for network in self.trusted)
+            except ValueError:
+                verdict = False
+            if len(self._verdicts) >= 4096:
+                self._verdicts.clear()
+            self._verdicts[peer] = verdict
+        return verdict
 
     def _bind(self, context: grpc.aio.ServicerContext) -> str:
         rid = metadata_value(context, "x-request-id")
@@ -71,9 +82,6 @@ class RequestIdLayer(Layer):
     async def stream(
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        rid = self._bind(context)
-        await context.send_initial_metadata((("x-request-id", rid),))
-        # Also with the status: a stream that fails before any message can reach the client as trailers only.
-        context.set_trailing_metadata((("x-request-id", rid),))
+        context.set_trailing_metadata((("x-request-id", self._bind(context)),))
         async for response in behavior(request, context):
             yield response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 
 from server.ids import new_id
 
@@ -39,11 +39,19 @@ async def own_session(conn: AsyncConnection, session_id: str, user_id: str, work
 
 
 async def active_session(
-    conn: AsyncConnection, user_id: str, workspace_id: str, agent_id: str, surface: str, surface_id: str
+    conn: AsyncConnection,
+    user_id: str,
+    workspace_id: str,
+    agent_id: str,
+    surface: str,
+    surface_id: str,
+    lock: bool = False,
 ) -> dict[str, Any] | None:
+    """The active session for the key; `lock` (in a transaction) holds it until commit. A chat turn does not
+    lock: its message insert checks the session is still active, and a row lock would cost a WAL flush."""
     cur = await conn.execute(
         f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = %s AND workspace_id = %s AND origin_agent_id = %s"
-        " AND surface = %s AND surface_id = %s AND status = 'active' FOR UPDATE",
+        " AND surface = %s AND surface_id = %s AND status = 'active'" + (" FOR UPDATE" if lock else ""),
         (user_id, workspace_id, agent_id, surface, surface_id),
     )
     return await cur.fetchone()
@@ -122,14 +130,11 @@ async def touch(conn: AsyncConnection, session_id: str, added_messages: int) -> 
     )
 
 
-async def recent_messages(conn: AsyncConnection, session_id: str, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` messages, oldest first."""
-    cur = await conn.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s"
-        " ORDER BY seq DESC LIMIT %s) recent ORDER BY seq",
-        (session_id, limit),
-    )
-    return await cur.fetchall()
+# The newest messages of a session, oldest first.
+RECENT_MESSAGES = (
+    f"SELECT {MESSAGE_COLUMNS} FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s"
+    " ORDER BY seq DESC LIMIT %s) recent ORDER BY seq"
+)
 
 
 async def messages_page(
@@ -265,11 +270,29 @@ async def record_tool_call(
 
 
 async def add_user_message(
-    conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str, agent_id: str, content: str, turn_id: str
-) -> bool:
+    conn: AsyncConnection,
+    session_id: str,
+    user_id: str,
+    workspace_id: str,
+    agent_id: str,
+    content: str,
+    turn_id: str,
+    history_limit: int,
+) -> tuple[bool, list[dict[str, Any]]]:
     """The user's message, the session's activity and the agent's presence ('thinking') in one atomic statement,
-    only while the session is still active; False when it was archived in the meantime."""
-    cur = await conn.execute(
+    only while the session is still active (False when it was archived in the meantime), and the newest
+    `history_limit` messages ending with it, in one round trip (one pipeline, one transaction)."""
+    async with conn.pipeline():
+        cur = await _insert_user_message(conn, session_id, user_id, workspace_id, agent_id, content, turn_id)
+        history = await conn.execute(RECENT_MESSAGES, (session_id, history_limit))
+        row = await cur.fetchone()
+        return bool(row and row["added"]), await history.fetchall()
+
+
+async def _insert_user_message(
+    conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str, agent_id: str, content: str, turn_id: str
+) -> AsyncCursor:
+    return await conn.execute(
         "WITH s AS (UPDATE sessions SET message_count = message_count + 1, last_activity_at = now()"
         "           WHERE id = %(session)s AND status = 'active' RETURNING id),"
         " m AS (INSERT INTO messages (id, session_id, role, content, agent_id)"
@@ -290,8 +313,6 @@ async def add_user_message(
             "turn": turn_id,
         },
     )
-    row = await cur.fetchone()
-    return bool(row and row["added"])
 
 
 MESSAGE_INSERT = (

@@ -196,6 +196,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 target=request.workspace_id,
             )
             workspace = await self._workspace(conn, request.workspace_id, user_id)
+        self.deps.workspace_views.forget(request.workspace_id)
         return workspaces_pb2.UpdateWorkspaceSettingsResponse(workspace=workspace)
 
     async def AddWorkspaceMember(
@@ -335,6 +336,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 target=request.workspace_id,
             )
             workspace = await self._workspace(conn, request.workspace_id, user_id)
+        self.deps.workspace_views.forget(request.workspace_id)
         return workspaces_pb2.SetWorkspaceRestrictionsResponse(workspace=workspace)
 
     async def CreateAgentGrant(
@@ -380,6 +382,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 },
                 target=request.agent_id,
             )
+        self.deps.visible_agents.forget(request.agent_id)
         return workspaces_pb2.CreateAgentGrantResponse(grant=_grant_message(grant))
 
     async def RevokeAgentGrant(
@@ -405,6 +408,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 )
         if not found:
             raise NotFound("no such grant")
+        self.deps.visible_agents.forget(request.agent_id)
         return workspaces_pb2.RevokeAgentGrantResponse()
 
 

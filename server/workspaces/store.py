@@ -67,6 +67,14 @@ async def set_restrictions(
     )
 
 
+async def view(conn: AsyncConnection, workspace_id: str) -> dict[str, Any] | None:
+    """What a chat turn checks about its workspace: restrictions and settings."""
+    cur = await conn.execute(
+        "SELECT allowed_providers, allowed_models, settings FROM workspaces WHERE id = %s", (workspace_id,)
+    )
+    return await cur.fetchone()
+
+
 async def restrictions(conn: AsyncConnection, workspace_id: str) -> tuple[list[str] | None, list[str] | None]:
     cur = await conn.execute("SELECT allowed_providers, allowed_models FROM workspaces WHERE id = %s", (workspace_id,))
     row = await cur.fetchone()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import aiohttp
 import psycopg
@@ -149,3 +149,75 @@ async def test_a_member_removed_on_one_replica_loses_the_workspace_on_the_other(
     async with http.delete(f"/workspaces/{workspace_id}/members/{member['user']['id']}", headers=bearer(owner)) as r:
         assert r.status == 200, await r.text()
     assert await _status_within(http2, "/agents", in_workspace, 404, 2.0) == 404
+
+
+async def _until(
+    session: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    headers: dict,
+    done: Callable[[int, dict], bool],
+    json: dict | None = None,
+    seconds: float = 2.0,
+) -> tuple[int, dict]:
+    """The last (status, body) of a request repeated until `done(status, body)` or `seconds` pass (a notice
+    between replicas is async)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        async with session.request(method, path, json=json, headers=headers) as resp:
+            result = resp.status, await resp.json()
+        if done(*result) or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.02)
+
+
+async def test_an_agent_changed_on_one_replica_is_served_fresh_by_the_other(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession
+) -> None:
+    account = await register(http)
+    agent = await _agent(http, account, "replica-cached-agent")
+    # The other replica has read it, so it keeps version 1.
+    for _ in range(3):
+        async with http2.get(f"/agents/{agent}", headers=bearer(account)) as resp:
+            assert resp.headers["ETag"] == '"v1"'
+    async with http.put(f"/agents/{agent}", json={"systemPrompt": "Version two."}, headers=bearer(account)) as resp:
+        assert resp.status == 200, await resp.text()
+    status, body = await _until(http2, "GET", f"/agents/{agent}", bearer(account), lambda s, b: "v2" in str(b))
+    assert (status, body["agent"]["etag"], body["agent"]["systemPrompt"]) == (200, '"v2"', "Version two.")
+    async with http.delete(f"/agents/{agent}", headers=bearer(account)) as resp:
+        assert resp.status == 200
+    status, _ = await _until(http2, "GET", f"/agents/{agent}", bearer(account), lambda s, b: s == 404)
+    assert status == 404
+
+
+async def test_a_grant_revoked_on_one_replica_is_refused_by_the_other(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession
+) -> None:
+    owner, receiver = await register(http), await register(http)
+    agent = await _agent(http, owner, "replica-granted-agent")
+    grants = f"/workspaces/{owner['workspaceId']}/grants"
+    grant = {"receivingWorkspaceId": receiver["workspaceId"], "agentId": agent}
+    async with http.post(grants, json=grant, headers=bearer(owner)) as resp:
+        assert resp.status == 200, await resp.text()
+    for _ in range(3):
+        async with http2.get(f"/agents/{agent}", headers=bearer(receiver)) as resp:
+            assert resp.status == 200
+    async with http.delete(grants, params=grant, headers=bearer(owner)) as resp:
+        assert resp.status == 200, await resp.text()
+    status, _ = await _until(http2, "GET", f"/agents/{agent}", bearer(receiver), lambda s, b: s == 403)
+    assert status == 403
+
+
+async def test_restrictions_set_on_one_replica_bind_chat_on_the_other(
+    http: aiohttp.ClientSession, http2: aiohttp.ClientSession
+) -> None:
+    account = await register(http)
+    agent = await _agent(http, account, "replica-restricted-agent")
+    chat = {"agentId": agent, "message": "hi"}
+    status, body = await _until(http2, "POST", "/agent/chat", bearer(account), lambda s, b: True, chat)
+    assert status == 200, body
+    restrictions = f"/workspaces/{account['workspaceId']}/restrictions"
+    async with http.put(restrictions, json={"allowedProviders": ["openai"]}, headers=bearer(account)) as resp:
+        assert resp.status == 200, await resp.text()
+    status, body = await _until(http2, "POST", "/agent/chat", bearer(account), lambda s, b: s != 200, chat)
+    assert status == 403 and "not allowed in this workspace" in body["error"]["message"], body
