@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import pkgutil
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -208,6 +210,9 @@ class Core:
             GenericOnly(server),
         )
         self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        # The edge in this process calls through an abstract unix socket: no TCP stack, no file to clean up.
+        self.local_target = f"unix-abstract:astra-core-{os.getpid()}-{secrets.token_hex(4)}"
+        server.add_insecure_port(self.local_target)
         await server.start()
         self.server = server
         health.start(conninfo, pool)

@@ -45,7 +45,7 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
     if role in ("all", "edge"):
         if role == "edge" and not settings.grpc_target:
             raise ConfigError("ASTRA_GRPC_TARGET is required for --role edge (host:port of the gRPC core)")
-        target = settings.grpc_target if role == "edge" else f"127.0.0.1:{core.port}"  # type: ignore[union-attr]
+        target = settings.grpc_target if role == "edge" else core.local_target  # type: ignore[union-attr]
         config = EdgeConfig(
             grpc_target=target,
             cors_origins=settings.cors_origins,

@@ -100,7 +100,7 @@ class GatewayThread:
         await self.core.start()
         self.grpc_port = self.core.port
         config = EdgeConfig(
-            grpc_target=self.grpc_target,
+            grpc_target=self.core.local_target,  # as `astra serve` wires it
             cors_origins=self.settings.cors_origins,
             max_body_bytes=self.settings.max_body_bytes,
             sse_keepalive_s=self.sse_keepalive_s,

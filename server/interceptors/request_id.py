@@ -55,11 +55,15 @@ class RequestIdLayer(Layer):
     def _trusted(self, peer: str) -> bool:
         verdict = self._verdicts.get(peer)
         if verdict is None:
-            try:
-                address = ipaddress.ip_address(peer)
-                verdict = any(address in network for network in self.trusted)
-            except ValueError:
-                verdict = False
+            # A unix-socket peer ("unix:") is a process on this machine: the edge of `astra serve`.
+            if peer.startswith("unix"):
+                verdict = True
+            else:
+                try:
+                    address = ipaddress.ip_address(peer)
+                    verdict = any(address in network for network in self.trusted)
+                except ValueError:
+                    verdict = False
             if len(self._verdicts) >= 4096:
                 self._verdicts.clear()
             self._verdicts[peer] = verdict
