@@ -71,17 +71,37 @@ def to_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
+# Printing proto JSON is the edge's largest own cost per unary call (about 70 µs for an agent), while serialising
+# the message takes 1 µs: a response identical to a recent one (a repeated read of an unchanged object) reuses
+# its JSON. The key is the message's bytes, so a changed object can never be answered with its old JSON.
+_RENDERED: dict[tuple[str, str, bytes], bytes] = {}
+_RENDERED_MAX = 1024
+_RENDERED_MAX_KEY = 16 * 1024
+
+
 def render(route: Route, response: Message) -> tuple[bytes, str]:
     """The HTTP body and its content type."""
-    document: Any
     if route.response_body:
-        field = response.DESCRIPTOR.fields_by_name[route.response_body]
         value = getattr(response, route.response_body)
         if isinstance(value, Message) and value.DESCRIPTOR.full_name == HTTP_BODY:
             return value.data, value.content_type or "application/octet-stream"
-        document = to_json(response).get(field.json_name)
     elif response.DESCRIPTOR.full_name == HTTP_BODY:
         return response.data, response.content_type or "application/octet-stream"  # type: ignore[attr-defined]
-    else:
-        document = to_json(response)
-    return json.dumps(document, separators=(",", ":")).encode(), "application/json"
+    wire = response.SerializeToString(deterministic=True)
+    if len(wire) > _RENDERED_MAX_KEY:
+        return _json(route, response), "application/json"
+    key = (response.DESCRIPTOR.full_name, route.response_body, wire)
+    body = _RENDERED.get(key)
+    if body is None:
+        body = _json(route, response)
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[key] = body
+    return body, "application/json"
+
+
+def _json(route: Route, response: Message) -> bytes:
+    document: Any = to_json(response)
+    if route.response_body:
+        document = document.get(response.DESCRIPTOR.fields_by_name[route.response_body].json_name)
+    return json.dumps(document, separators=(",", ":")).encode()
