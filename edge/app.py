@@ -227,18 +227,19 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         seconds = time.perf_counter() - started
         HTTP_LATENCY.labels(route, request.method).observe(seconds)
         HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-        log.info(
-            "http",
-            extra={
-                "request_id": rid,
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-                "remote": request.remote,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # the record's fields cost more than the check
+            log.info(
+                "http",
+                extra={
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "remote": request.remote,
+                },
+            )
 
 
 def create_app(config: EdgeConfig, channel: grpc.aio.Channel | None = None) -> web.Application:
