@@ -24,7 +24,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from bench.common import Gateway, free_port, percentiles, save
+from bench.common import Gateway, free_port, percentiles, save, settle
 
 AGENT = "bench-agent"
 # Turns per conversation: every 10th turn starts a new session, so history stays at a typical length instead of
@@ -172,6 +172,7 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
         await direct_ttft(fake_url, 50)
         await sse_ttft(gw, token, agent, 20)
         await grpc_ttft(gw, token, agent, 20)
+        settle(gw.proc.pid)
 
         base = percentiles(await direct_ttft(fake_url, n))
         result: dict = {"direct_provider_ttft": base, "transports": {}, "chat_rps": {}}

@@ -123,6 +123,31 @@ class SplitGateway:
         self.tmp.cleanup()
 
 
+def settle(pid: int, idle_share: float = 0.1, window_s: float = 0.5, limit_s: float = 30.0) -> None:
+    """Waits until the process and its children (the embedding worker) use under `idle_share` of a core over
+    `window_s`, so a latency run measures the steady state, not start-up (loading the embedding model, spawning
+    its worker); gives up after `limit_s`."""
+    import psutil
+
+    root = psutil.Process(pid)
+
+    def cpu_s() -> float:
+        total = 0.0
+        for proc in (root, *root.children(recursive=True)):
+            try:
+                total += sum(proc.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = cpu_s()
+        time.sleep(window_s)
+        if cpu_s() - before < idle_share * window_s:
+            return
+
+
 def percentiles(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples_s)
     return {
