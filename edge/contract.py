@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def load_routes(package: Any = astra.v1) -> list[Route]:
     return found
 
 
+@functools.cache  # asked for every streamed frame; descriptors are fixed
 def event_oneof(descriptor: Descriptor) -> str | None:
     """The oneof that names a streamed message's frames, when the message is exactly one oneof."""
     # proto3 `optional` fields live in synthetic oneofs named "_<field>"; those do not count.

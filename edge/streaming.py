@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import grpc
@@ -40,6 +41,7 @@ class FrameWriter:
     def __init__(self, response: web.StreamResponse, ndjson: bool):
         self.response = response
         self.ndjson = ndjson
+        self.last_write = time.monotonic()
 
     @staticmethod
     def content_type(ndjson: bool) -> str:
@@ -50,27 +52,32 @@ class FrameWriter:
             line = json.dumps({"type": name, **payload}, separators=(",", ":")) + "\n"
         else:
             line = f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+        self.last_write = time.monotonic()
         await self.response.write(line.encode())
 
-    async def keepalive(self) -> None:
-        # An SSE comment (or an empty NDJSON line) keeps proxies from closing an idle stream.
-        await self.response.write(b"\n" if self.ndjson else b": keep-alive\n\n")
+    async def keep_alive(self, quiet_s: float) -> None:
+        """Runs until cancelled: an SSE comment (or an empty NDJSON line) whenever nothing was written for
+        `quiet_s`, so proxies do not close an idle stream."""
+        while True:
+            await asyncio.sleep(max(0.0, self.last_write + quiet_s - time.monotonic()))
+            if time.monotonic() - self.last_write >= quiet_s:
+                self.last_write = time.monotonic()
+                await self.response.write(b"\n" if self.ndjson else b": keep-alive\n\n")
 
 
 async def relay(call: grpc.aio.UnaryStreamCall, writer: FrameWriter, keepalive_s: float) -> None:
-    """Forwards every message until the stream ends, sending keep-alives while the core is quiet.
+    """Forwards every message until the stream ends. Keep-alives come from a task of their own while the core is
+    quiet, so each read is awaited directly: no task and timer per message, and no timeout that could cancel the
+    read (which would cancel the call). A keep-alive that cannot be written (the client left) cancels the call."""
+    keeping = asyncio.create_task(writer.keep_alive(keepalive_s))
 
-    The read is awaited through asyncio.wait, never cancelled by a timeout: cancelling it would cancel the call.
-    """
-    while True:
-        read = asyncio.ensure_future(call.read())
-        try:
-            while not (await asyncio.wait({read}, timeout=keepalive_s))[0]:
-                await writer.keepalive()
-        finally:
-            if not read.done():
-                read.cancel()
-        message = read.result()
-        if message is grpc.aio.EOF:
-            return
-        await writer.send(*frame(message))
+    def client_gone(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            call.cancel()
+
+    keeping.add_done_callback(client_gone)
+    try:
+        while (message := await call.read()) is not grpc.aio.EOF:
+            await writer.send(*frame(message))
+    finally:
+        keeping.cancel()
