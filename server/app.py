@@ -105,7 +105,7 @@ def _unimplemented(service: ServiceDescriptor) -> grpc.GenericRpcHandler:
 class GenericOnly:
     """The server as the generated `add_*Servicer_to_server` functions see it: methods are served through their
     generic handler only. grpc.aio keeps one pending future per registered method and waits on all of them for
-    every incoming call, which with this contract's ~80 methods cost a fifth of a unary call."""
+    every incoming call: with this contract's ~74 methods that cost 10-12% of a unary call's CPU (measured)."""
 
     def __init__(self, server: grpc.aio.Server):
         self._server = server
@@ -210,7 +210,7 @@ class Core:
             GenericOnly(server),
         )
         self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
-        # The edge in this process calls through an abstract unix socket: no TCP stack, no file to clean up.
+        # An edge in this process (`astra serve`) calls through an abstract unix socket: no TCP stack, no file.
         self.local_target = f"unix-abstract:astra-core-{os.getpid()}-{secrets.token_hex(4)}"
         server.add_insecure_port(self.local_target)
         await server.start()

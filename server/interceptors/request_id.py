@@ -69,23 +69,23 @@ class RequestIdLayer(Layer):
             self._verdicts[peer] = verdict
         return verdict
 
-    def _bind(self, context: grpc.aio.ServicerContext) -> str:
+    def _bind(self, context: grpc.aio.ServicerContext) -> None:
         rid = metadata_value(context, "x-request-id")
         if not valid_request_id(rid):
             rid = str(uuid.uuid4())
         # Each RPC runs in its own task, so setting the variable never leaks into another call.
         request_id_var.set(rid)
         client_address_var.set(self.client_address(context))
-        return rid
+        # Set before the call runs so an error's status carries it too; handlers add theirs with add_trailers.
+        context.set_trailing_metadata((("x-request-id", rid),))
 
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        # Set before the call so an error's status carries it too; handlers add theirs with add_trailers.
-        context.set_trailing_metadata((("x-request-id", self._bind(context)),))
+        self._bind(context)
         return await behavior(request, context)
 
     async def stream(
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        context.set_trailing_metadata((("x-request-id", self._bind(context)),))
+        self._bind(context)
         async for response in behavior(request, context):
             yield response
