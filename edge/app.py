@@ -25,7 +25,7 @@ from edge.errors import (
     retry_after_ms,
 )
 from edge.headers import REQUEST_ID, ROUTE, outgoing_metadata, request_id_from, response_headers
-from edge.metrics import EDGE_REGISTRY, HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+from edge.metrics import EDGE_REGISTRY, HTTP_IN_FLIGHT, http_latency, http_requests
 from edge.mux import MethodNotAllowed, NoRoute, Router
 from edge.openapi import OPENAPI_PATH, build_document
 from edge.streaming import FrameWriter, frame, relay, wants_ndjson
@@ -225,8 +225,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         HTTP_IN_FLIGHT.dec()
         route = request.get(ROUTE, "unmatched")
         seconds = time.perf_counter() - started
-        HTTP_LATENCY.labels(route, request.method).observe(seconds)
-        HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+        http_latency(route, request.method).observe(seconds)
+        http_requests(route, request.method, status).inc()
         if log.isEnabledFor(logging.INFO):  # the record's fields cost more than the check
             log.info(
                 "http",

@@ -4,6 +4,9 @@ They live in a registry of their own that the edge appends to every Prometheus e
 core, so /metrics shows both whether the edge runs in the core's process or its own, never twice.
 """
 
+import functools
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 EDGE_REGISTRY = CollectorRegistry(auto_describe=True)
@@ -23,3 +26,15 @@ HTTP_LATENCY = Histogram(
 )
 HTTP_IN_FLIGHT = Gauge("astra_http_in_flight", "HTTP requests being handled by the edge", registry=EDGE_REGISTRY)
 WS_CONNECTIONS = Gauge("astra_ws_connections", "Open /ws sockets", registry=EDGE_REGISTRY)
+
+
+# Resolving a labelled child takes a lock and a lookup each time; label values are bounded (templates, methods,
+# statuses), so the children are kept.
+@functools.lru_cache(maxsize=4096)
+def http_latency(route: str, method: str) -> Any:
+    return HTTP_LATENCY.labels(route, method)
+
+
+@functools.lru_cache(maxsize=4096)
+def http_requests(route: str, method: str, status: int) -> Any:
+    return HTTP_REQUESTS.labels(route, method, str(status))

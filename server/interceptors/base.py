@@ -7,6 +7,7 @@ its layers' own work and nothing else.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -100,11 +101,23 @@ class LayeredInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
+# The call's metadata as a dict, built on the first lookup: grpc.aio builds a fresh tuple for every
+# `invocation_metadata()`, and a call looks up four to six keys. Keyed by the context, as each RPC has its own task.
+_CALL_METADATA: contextvars.ContextVar[tuple[grpc.aio.ServicerContext, dict[str, str]] | None] = contextvars.ContextVar(
+    "call_metadata", default=None
+)
+
+
 def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str:
-    for k, v in context.invocation_metadata() or ():
-        if k == key:
-            return v if isinstance(v, str) else v.decode("latin-1")
-    return ""
+    """The first value of `key` in the call's metadata ("" when absent)."""
+    cached = _CALL_METADATA.get()
+    if cached is None or cached[0] is not context:
+        values: dict[str, str] = {}
+        for k, v in context.invocation_metadata() or ():
+            values.setdefault(k, v if isinstance(v, str) else v.decode("latin-1"))
+        cached = (context, values)
+        _CALL_METADATA.set(cached)
+    return cached[1].get(key, "")
 
 
 def add_trailers(context: grpc.aio.ServicerContext, *pairs: tuple[str, str]) -> None:

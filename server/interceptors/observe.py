@@ -35,6 +35,7 @@ class ObserveLayer(Layer):
     def __init__(self) -> None:
         # Resolving label children costs a lock and a lookup each; a method's children never change.
         self._children: dict[str, tuple[Any, Any]] = {}
+        self._counters: dict[tuple[str, str], Any] = {}
 
     def _metrics(self, method: str) -> tuple[Any, Any]:
         children = self._children.get(method)
@@ -47,7 +48,10 @@ class ObserveLayer(Layer):
         in_flight.dec()
         latency.observe(seconds)
         code = final_code(context, error).name
-        GRPC_REQUESTS.labels(method, code).inc()
+        counter = self._counters.get((method, code))
+        if counter is None:
+            counter = self._counters[(method, code)] = GRPC_REQUESTS.labels(method, code)
+        counter.inc()
         if log.isEnabledFor(logging.INFO):
             principal = principal_var.get()
             log.info(
