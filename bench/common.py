@@ -159,8 +159,23 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
     }
 
 
+def cpu_check_s() -> float:
+    """Seconds for a fixed pure-Python loop: shared machines run at different speeds from hour to hour (seen here:
+    0.41 s and 0.80 s), and a figure means little without the speed it was measured at."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return round(time.perf_counter() - started, 3)
+
+
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+    return {
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpu_check_s": cpu_check_s(),
+    }
 
 
 def save(name: str, result: dict[str, Any], summary: str) -> None:
