@@ -169,12 +169,36 @@ def cpu_check_s() -> float:
     return round(time.perf_counter() - started, 3)
 
 
+def ipc_rtt_us() -> float:
+    """Median round trip of one byte between two processes over a socketpair, in µs: how fast this machine wakes a
+    waiting process. Latency figures (a chat turn crosses a dozen such hand-offs) move with it even when
+    `cpu_check_s` does not."""
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the echo side: nothing but socket calls, then out
+        ours.close()
+        while data := theirs.recv(1):
+            theirs.sendall(data)
+        os._exit(0)
+    theirs.close()
+    samples = []
+    for _ in range(3000):
+        started = time.perf_counter()
+        ours.sendall(b"x")
+        ours.recv(1)
+        samples.append(time.perf_counter() - started)
+    ours.close()
+    os.waitpid(pid, 0)
+    return round(statistics.median(samples) * 1e6, 1)
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "cpu_check_s": cpu_check_s(),
+        "ipc_rtt_us": ipc_rtt_us(),
     }
 
 
