@@ -62,6 +62,15 @@ def vendor() -> Iterator[FakeVendor]:
         yield fake
 
 
+@pytest.fixture
+def clean_vendor(vendor: FakeVendor) -> Iterator[None]:
+    """The module's vendor with nothing scripted or recorded, before and after the test (modules opt in with
+    `pytestmark = pytest.mark.usefixtures("clean_vendor")`)."""
+    vendor.reset()
+    yield
+    vendor.reset()
+
+
 @pytest.fixture(scope="module")
 def gateway(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[GatewayThread]:
     """A gateway on its own database; a module may set GATEWAY_SERVICERS / GATEWAY_OPTIONS to customise it.

@@ -37,6 +37,8 @@ from tests.providers.fake_vendors import (
     openai_usage_chunk,
 )
 
+pytestmark = pytest.mark.usefixtures("clean_vendor")
+
 OPENAI_KEY = "sk-test-astra-chat-0123456789abcdef"
 OPENAI_MODEL = "openai/gpt-4o-mini"
 CHAT, STREAM = "/agent/chat", "/agent/chat/stream"
@@ -219,13 +221,6 @@ async def metric_value(http: aiohttp.ClientSession, name: str) -> float:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fixtures
-
-
-@pytest.fixture(autouse=True)
-def clean_vendor(vendor: FakeVendor) -> Iterator[None]:
-    vendor.reset()
-    yield
-    vendor.reset()
 
 
 @pytest.fixture(scope="module")

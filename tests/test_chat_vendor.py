@@ -56,12 +56,10 @@ GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY, "anthropic": ANTHROPIC_
 
 
 @pytest.fixture(autouse=True)
-def clean_vendor(vendor: FakeVendor, gateway: GatewayThread) -> Iterator[None]:
-    """A fresh script, and closed circuits: each test's vendor failures count against the breaker (five within a
-    minute open it), so they must not add up across tests."""
-    vendor.reset()
+def closed_circuits(clean_vendor: None, gateway: GatewayThread) -> Iterator[None]:
+    """A fresh script (clean_vendor), and closed circuits: each test's vendor failures count against the breaker
+    (five within a minute open it), so they must not add up across tests."""
     yield
-    vendor.reset()
     assert gateway.core is not None and gateway.core.deps is not None
     breakers = gateway.core.deps.providers.breakers.values()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,15 +33,10 @@ from tests.test_chat import (
     wait_until,
 )
 
+pytestmark = pytest.mark.usefixtures("clean_vendor")
+
 Socket = aiohttp.ClientWebSocketResponse
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
-
-
-@pytest.fixture(autouse=True)
-def clean_vendor(vendor: FakeVendor) -> Iterator[None]:
-    vendor.reset()
-    yield
-    vendor.reset()
 
 
 @pytest.fixture(scope="module")

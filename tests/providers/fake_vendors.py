@@ -16,7 +16,14 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from server.providers.base import ProviderError, StreamEvent
+from server.providers.base import ProviderError, StreamEvent, ToolSchema
+
+# A tool both vendors' tests offer the model.
+WEATHER = ToolSchema(
+    name="get_weather",
+    description="Current weather for a city",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
 
 
 @dataclass

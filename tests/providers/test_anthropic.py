@@ -15,9 +15,9 @@ from server.providers.base import (
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
-    ToolSchema,
 )
 from tests.providers.fake_vendors import (
+    WEATHER,
     FakeVendor,
     Reply,
     anthropic_error,
@@ -32,17 +32,6 @@ from tests.providers.fake_vendors import (
 )
 
 KEY = "sk-ant-test-DO-NOT-LEAK-0987654321"
-WEATHER = ToolSchema(
-    name="get_weather",
-    description="Current weather for a city",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-
-
-@pytest.fixture
-async def vendor() -> AsyncIterator[FakeVendor]:
-    async with FakeVendor() as server:
-        yield server
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from server.providers.base import (
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
-    ToolSchema,
 )
 from server.providers.openai import OpenAIProvider
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
+    WEATHER,
     FakeVendor,
     Reply,
     collect,
@@ -33,17 +33,6 @@ from tests.providers.fake_vendors import (
 )
 
 KEY = "sk-test-DO-NOT-LEAK-1234567890"
-WEATHER = ToolSchema(
-    name="get_weather",
-    description="Current weather for a city",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-
-
-@pytest.fixture
-async def vendor() -> AsyncIterator[FakeVendor]:
-    async with FakeVendor() as server:
-        yield server
 
 
 @pytest.fixture
