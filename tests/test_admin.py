@@ -69,11 +69,17 @@ async def test_health_reports_process_and_pool_figures(http: aiohttp.ClientSessi
     assert pool["idle"] + pool["inUse"] == pool["size"]
 
 
-async def test_agents_across_workspaces_paginated_and_filtered(http: aiohttp.ClientSession, users: list[dict]) -> None:
+async def create_agents(http: aiohttp.ClientSession, users: list[dict]) -> None:
+    """adm-alpha and adm-beta in the first user's workspace, adm-gamma in the second's (once per module)."""
     a, b = users[0], users[1]
     for owner, agent_id in ((a, "adm-alpha"), (a, "adm-beta"), (b, "adm-gamma")):
         status, body, _ = await api(http, "POST", "/agents", owner, json={"id": agent_id})
-        assert status == 200, body
+        assert status == 200 or error_code(body) == "ALREADY_EXISTS", body
+
+
+async def test_agents_across_workspaces_paginated_and_filtered(http: aiohttp.ClientSession, users: list[dict]) -> None:
+    a, b = users[0], users[1]
+    await create_agents(http, users)
     seen: list[dict] = []
     token = ""
     while True:
@@ -150,6 +156,7 @@ async def test_active_sessions_of_one_user_across_workspaces(
     http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
 ) -> None:
     a, b = users[0], users[1]
+    await create_agents(http, users)
     status, body, _ = await api(http, "POST", "/agent/chat", a, json={"agentId": "adm-alpha", "message": "hello"})
     assert status == 200, body
     mine = body["sessionId"]

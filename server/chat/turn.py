@@ -8,7 +8,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ from server.providers.base import (
     CompletionRequest,
     Finish,
     ProviderError,
+    StreamEvent,
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
@@ -108,6 +110,54 @@ class _Turn:
         return round(max(0.0, time.perf_counter() - self.started - self.external_s) * 1000, 3)
 
 
+@dataclass
+class _Plan:
+    """What the model is asked: the provider, its model id, the messages (growing with each tool round), the tools."""
+
+    provider: str
+    model_id: str
+    messages: list[ChatMessage]
+    tools: tuple[ToolSchema, ...]
+
+    def completion(self, agent: common_pb2.Agent, round_number: int) -> CompletionRequest:
+        # The round after the last offers no tools, so the model answers.
+        return CompletionRequest(
+            model=self.model_id,
+            messages=tuple(self.messages),
+            tools=self.tools if round_number < MAX_TOOL_ROUNDS else (),
+            temperature=agent.temperature if agent.HasField("temperature") else None,
+            max_output_tokens=agent.max_output_tokens,
+            base_url=agent.base_url,
+        )
+
+
+class _Prefetched:
+    """A provider stream whose first event is already being fetched, on a task of its own, while the caller
+    finishes other work (storing the user's message)."""
+
+    def __init__(self, inner: AsyncGenerator[StreamEvent, None]):
+        self._inner = inner
+        self._first: asyncio.Future[StreamEvent] | None = asyncio.ensure_future(anext(inner))
+
+    def __aiter__(self) -> _Prefetched:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._first is None:
+            return await anext(self._inner)
+        first, self._first = self._first, None
+        return await first
+
+    async def aclose(self) -> None:
+        """Stops the stream and releases its connection; safe to call more than once."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            first.cancel()
+            with suppress(BaseException):
+                await first
+        await self._inner.aclose()
+
+
 def _check(request: TurnRequest) -> TurnRequest:
     if not request.message.strip():
         raise InvalidArgument("message must not be empty")
@@ -131,7 +181,7 @@ class TurnEngine:
         self.providers = providers
         self.tools = tools
         self.in_flight = 0
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
 
     async def _usable(self, conn: Any, principal: Principal, agent_id: str) -> tuple[ResolvedAgent, WorkspaceView]:
         """The agent if this workspace may chat with it now: 404/403 and restriction and provider checks."""
@@ -148,11 +198,17 @@ class TurnEngine:
             raise FailedPrecondition(why)
         return resolved, workspace
 
-    async def _open(self, conn: Any, principal: Principal, request: TurnRequest) -> tuple[dict, bool, ResolvedAgent]:
-        """The session (found, continued or created) and the agent answering in it, with every check that must
-        pass before the provider is called. Each step is one round trip: this is on the time to first token."""
+    async def _open(
+        self, conn: Any, principal: Principal, request: TurnRequest
+    ) -> tuple[dict, bool, ResolvedAgent, list[dict[str, Any]]]:
+        """The session (found, continued or created), the agent answering in it and the session's recent history,
+        with every check that must pass before the provider is called. This is on the time to first token: the
+        common case (a session that goes on) is one round trip."""
+        ids = {"user": principal.user_id, "workspace": principal.workspace_id}
         if request.session_id:
-            session = await sessions.own_session(conn, request.session_id, principal.user_id, principal.workspace_id)
+            session, history = await sessions.with_history(
+                conn, "own", {**ids, "session": request.session_id}, HISTORY_LIMIT
+            )
             if session is None:
                 raise NotFound(f"session {request.session_id} not found")
             if session["status"] != "active":
@@ -160,19 +216,32 @@ class TurnEngine:
             if request.agent_id and request.agent_id not in (session["agent_id"], session["origin_agent_id"]):
                 raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
             resolved, _ = await self._usable(conn, principal, session["agent_id"])
-            return session, False, resolved
+            return session, False, resolved, history
         key = (principal.user_id, principal.workspace_id, request.agent_id, request.surface, request.surface_id)
-        session = await sessions.active_session(conn, *key)
+        session, history = await sessions.with_history(
+            conn,
+            "active",
+            {**ids, "agent": request.agent_id, "surface": request.surface, "surface_id": request.surface_id},
+            HISTORY_LIMIT,
+        )
         # After a handoff the session's current agent keeps answering on this surface.
         resolved, workspace = await self._usable(conn, principal, session["agent_id"] if session else request.agent_id)
         if session is not None:
             if not session_expired(session["last_activity_at"], datetime.now(UTC), workspace.settings):
-                return session, False, resolved
+                return session, False, resolved, history
             await sessions.archive(conn, session["id"])
             if session["agent_id"] != request.agent_id:
                 resolved, _ = await self._usable(conn, principal, request.agent_id)
         session, created = await sessions.open_session(conn, *key)
-        return session, created, resolved
+        return session, created, resolved, []
+
+    async def _store_user_message(
+        self, principal: Principal, session_id: str, agent_id: str, text: str, turn_id: str
+    ) -> bool:
+        async with self.deps.db.connection() as conn:
+            return await sessions.add_user_message(
+                conn, session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id
+            )
 
     async def stream(self, principal: Principal, request: TurnRequest) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         """The turn's events; the first is session_resolved, the last stream_done or error."""
@@ -181,39 +250,40 @@ class TurnEngine:
         request = _check(request)
         turn_id = new_id("turn")
         async with self.deps.db.connection() as conn:
-            session, created, resolved = await self._open(conn, principal, request)
-            # The query embedding runs on its own thread while this turn's database work goes on.
-            embedding = (
-                asyncio.ensure_future(embedder_for(self.deps.settings).embed([request.message]))
-                if memory_recall.wanted(resolved.agent.memory)
-                else None
-            )
-            # Committed before inference: the user's message survives whatever happens next. The history that
-            # ends with it is read in the same round trip.
-            added, history = await sessions.add_user_message(
-                conn,
-                session["id"],
-                principal.user_id,
-                principal.workspace_id,
-                resolved.agent.id,
-                request.message,
-                turn_id,
-                HISTORY_LIMIT,
-            )
-            if not added:
-                if embedding is not None:
-                    embedding.cancel()
+            session, created, resolved, history = await self._open(conn, principal, request)
+        agent = resolved.agent
+        # The query embedding runs on its own thread while the message is stored and memory is searched.
+        embedding = (
+            asyncio.ensure_future(embedder_for(self.deps.settings).embed([request.message]))
+            if memory_recall.wanted(agent.memory)
+            else None
+        )
+        # The user's message is committed before any of the reply reaches the client, so it survives whatever
+        # happens next; the provider is already called while the commit is under way, which takes the commit off
+        # the time to first token. Shielded: a client that goes away does not cut the write short.
+        stored = asyncio.ensure_future(
+            self._store_user_message(principal, session["id"], agent.id, request.message, turn_id)
+        )
+        turn = _Turn(principal, agent, session["id"], turn_id, user_message=request.message)
+        history.append(sessions.message_row(session["id"], "user", request.message, agent.id))
+        head: _Prefetched | None = None
+        try:
+            memory = await self._recall(principal, agent, request.message, embedding, session["id"])
+            plan = self._plan(agent, history, memory)
+            head = _Prefetched(self.providers.stream(plan.provider, plan.completion(agent, 0)))
+            if not await asyncio.shield(stored):
                 raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
-        turn = _Turn(principal, resolved.agent, session["id"], turn_id, user_message=request.message)
+        except BaseException:
+            if head is not None:
+                await head.aclose()
+            self._hold(stored)
+            raise
         self.in_flight += 1
         try:
             yield _event(
-                session_resolved=chat_pb2.SessionResolved(
-                    session_id=session["id"], agent_id=resolved.agent.id, created=created
-                )
+                session_resolved=chat_pb2.SessionResolved(session_id=session["id"], agent_id=agent.id, created=created)
             )
-            memory = await self._recall(principal, resolved.agent, request.message, embedding, session["id"])
-            async for event in self._converse(turn, history, memory):
+            async for event in self._converse(turn, plan, head):
                 yield event
         except asyncio.CancelledError:
             # The client went away: keep what was said so far, then let the cancellation through.
@@ -224,6 +294,18 @@ class TurnEngine:
             raise
         finally:
             self.in_flight -= 1
+            await head.aclose()
+
+    def _hold(self, task: asyncio.Future[Any]) -> None:
+        """Keeps a task that outlives its turn referenced until it ends (so it is not garbage-collected mid-flight);
+        its failure was reported where it happened, or is of no further interest."""
+        self._background.add(task)
+        task.add_done_callback(self._release)
+
+    def _release(self, task: asyncio.Future[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it a second time
 
     async def _recall(
         self, principal: Principal, agent: common_pb2.Agent, message: str, embedding: Any, session_id: str
@@ -253,20 +335,23 @@ class TurnEngine:
             except Exception:
                 log.warning("memory extraction failed", exc_info=True)
 
-        task = asyncio.create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._hold(asyncio.create_task(run()))
 
-    async def _converse(
-        self, turn: _Turn, history: list[dict[str, Any]], memory: str = ""
-    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
-        agent, catalog = turn.agent, self.deps.catalog
+    def _plan(self, agent: common_pb2.Agent, history: list[dict[str, Any]], memory: str) -> _Plan:
+        catalog = self.deps.catalog
         provider, model_id = split_model(agent.model)
         messages, _ = build_context(agent, catalog, history, memory)
         tools = tuple(
             ToolSchema(s.name, s.description, s.parameters)
             for s in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny))
         )
+        return _Plan(provider, model_id, messages, tools)
+
+    async def _converse(
+        self, turn: _Turn, plan: _Plan, head: AsyncIterator[StreamEvent]
+    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        """The rounds of inference and tool calls; `head` is the first round's stream, already started."""
+        agent, messages = turn.agent, plan.messages
         tool_context = ToolContext(turn.principal.user_id, turn.principal.workspace_id, turn.session_id, agent.id)
         first_token = True
         try:
@@ -274,15 +359,8 @@ class TurnEngine:
             for round_number in range(MAX_TOOL_ROUNDS + 1):
                 current = _Round()
                 turn.rounds.append(current)
-                completion = CompletionRequest(
-                    model=model_id,
-                    messages=tuple(messages),
-                    tools=tools if round_number < MAX_TOOL_ROUNDS else (),
-                    temperature=agent.temperature if agent.HasField("temperature") else None,
-                    max_output_tokens=agent.max_output_tokens,
-                    base_url=agent.base_url,
-                )
-                stream = aiter(self.providers.stream(provider, completion))
+                completion = plan.completion(agent, round_number)
+                stream = head if round_number == 0 else self.providers.stream(plan.provider, completion)
                 while True:
                     waited = time.perf_counter()
                     try:
@@ -380,9 +458,7 @@ class TurnEngine:
             except Exception:  # presence is advisory; a failed update must not disturb the turn
                 log.warning("presence update failed", exc_info=True)
 
-        task = asyncio.create_task(run())
-        self._background.add(task)  # held so the task is not garbage-collected mid-flight
-        task.add_done_callback(self._background.discard)
+        self._hold(asyncio.create_task(run()))
 
     async def _save(self, turn: _Turn) -> str:
         """Assistant and tool messages, usage and tool-call records, in one transaction sent as one pipeline;

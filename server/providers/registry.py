@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from server.config import Settings
 from server.providers.anthropic import AnthropicProvider
@@ -26,7 +26,7 @@ class Providers:
         }
         self.breakers = {name: CircuitBreaker() for name in self._providers}
 
-    def stream(self, provider: str, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, provider: str, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         if provider not in self._providers:
             raise ProviderError(provider, f"unknown provider {provider!r}", status=400)
         return stream_with_retries(self._providers[provider], request, self.breakers[provider])

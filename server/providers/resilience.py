@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from server.providers.base import CompletionRequest, Provider, ProviderError, StreamEvent
 
@@ -124,7 +124,7 @@ async def stream_with_retries(
     max_delay: float = 8.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rand: Callable[[], float] = random.random,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Streams `request`, retrying retryable errors only while nothing has been yielded (so output is never
     duplicated), and reports each attempt's outcome to the breaker."""
     last_error: ProviderError | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection
 
 from server.ids import new_id
 
@@ -13,6 +13,12 @@ SESSION_COLUMNS = (
     "id, workspace_id, user_id, agent_id, origin_agent_id, surface, surface_id, status, message_count,"
     " created_at, last_activity_at, archived_at"
 )
+# How a chat turn finds its session: by id (the caller's own), or the active one for (user, workspace, agent, surface).
+SESSION_LOOKUPS = {
+    "own": "id = %(session)s AND user_id = %(user)s AND workspace_id = %(workspace)s",
+    "active": "user_id = %(user)s AND workspace_id = %(workspace)s AND origin_agent_id = %(agent)s"
+    " AND surface = %(surface)s AND surface_id = %(surface_id)s AND status = 'active'",
+}
 MESSAGE_COLUMNS = (
     "id, seq, session_id, role, content, agent_id, tool_calls, tool_call_id, tool_name, prompt_tokens,"
     " completion_tokens, cost_usd, error, created_at"
@@ -23,19 +29,11 @@ async def lock_own_session(
     conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str
 ) -> dict[str, Any] | None:
     """The caller's session in this workspace, locked for the turn; None for anyone else's."""
-    cur = await conn.execute(
-        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s AND workspace_id = %s FOR UPDATE",
-        (session_id, user_id, workspace_id),
-    )
-    return await cur.fetchone()
+    return await _find(conn, "own", {"session": session_id, "user": user_id, "workspace": workspace_id}, lock=True)
 
 
 async def own_session(conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s AND user_id = %s AND workspace_id = %s",
-        (session_id, user_id, workspace_id),
-    )
-    return await cur.fetchone()
+    return await _find(conn, "own", {"session": session_id, "user": user_id, "workspace": workspace_id})
 
 
 async def active_session(
@@ -47,14 +45,44 @@ async def active_session(
     surface_id: str,
     lock: bool = False,
 ) -> dict[str, Any] | None:
-    """The active session for the key; `lock` (in a transaction) holds it until commit. A chat turn does not
-    lock: its message insert checks the session is still active, and a row lock would cost a WAL flush."""
+    """The active session for the key; `lock` (in a transaction) holds it until commit."""
+    params = {
+        "user": user_id,
+        "workspace": workspace_id,
+        "agent": agent_id,
+        "surface": surface,
+        "surface_id": surface_id,
+    }
+    return await _find(conn, "active", params, lock=lock)
+
+
+async def _find(
+    conn: AsyncConnection, lookup: str, params: dict[str, Any], lock: bool = False
+) -> dict[str, Any] | None:
     cur = await conn.execute(
-        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = %s AND workspace_id = %s AND origin_agent_id = %s"
-        " AND surface = %s AND surface_id = %s AND status = 'active'" + (" FOR UPDATE" if lock else ""),
-        (user_id, workspace_id, agent_id, surface, surface_id),
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {SESSION_LOOKUPS[lookup]}" + (" FOR UPDATE" if lock else ""),
+        params,
     )
     return await cur.fetchone()
+
+
+async def with_history(
+    conn: AsyncConnection, lookup: str, params: dict[str, Any], history_limit: int
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The session `lookup` (a SESSION_LOOKUPS key) finds, and the newest `history_limit` messages of that session
+    (oldest first; the fields the model's context needs), in one statement: a chat turn needs both before it can
+    call the model."""
+    cur = await conn.execute(
+        f"SELECT {SESSION_COLUMNS}, (SELECT coalesce(json_agg(h ORDER BY h.seq), '[]') FROM"
+        "  (SELECT seq, role, content, tool_calls, tool_call_id, tool_name FROM messages"
+        "   WHERE session_id = sessions.id ORDER BY seq DESC LIMIT %(limit)s) h) AS history"
+        f" FROM sessions WHERE {SESSION_LOOKUPS[lookup]}",
+        {**params, "limit": history_limit},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None, []
+    return row, row.pop("history")
 
 
 async def open_session(
@@ -131,12 +159,6 @@ async def touch(conn: AsyncConnection, session_id: str, added_messages: int) -> 
 
 
 # The newest messages of a session, oldest first.
-RECENT_MESSAGES = (
-    f"SELECT {MESSAGE_COLUMNS} FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = %s"
-    " ORDER BY seq DESC LIMIT %s) recent ORDER BY seq"
-)
-
-
 async def messages_page(
     conn: AsyncConnection, session_id: str, before_seq: int | None, limit: int
 ) -> list[dict[str, Any]]:
@@ -270,29 +292,11 @@ async def record_tool_call(
 
 
 async def add_user_message(
-    conn: AsyncConnection,
-    session_id: str,
-    user_id: str,
-    workspace_id: str,
-    agent_id: str,
-    content: str,
-    turn_id: str,
-    history_limit: int,
-) -> tuple[bool, list[dict[str, Any]]]:
-    """The user's message, the session's activity and the agent's presence ('thinking') in one atomic statement,
-    only while the session is still active (False when it was archived in the meantime), and the newest
-    `history_limit` messages ending with it, in one round trip (one pipeline, one transaction)."""
-    async with conn.pipeline():
-        cur = await _insert_user_message(conn, session_id, user_id, workspace_id, agent_id, content, turn_id)
-        history = await conn.execute(RECENT_MESSAGES, (session_id, history_limit))
-        row = await cur.fetchone()
-        return bool(row and row["added"]), await history.fetchall()
-
-
-async def _insert_user_message(
     conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str, agent_id: str, content: str, turn_id: str
-) -> AsyncCursor:
-    return await conn.execute(
+) -> bool:
+    """The user's message, the session's activity and the agent's presence ('thinking') in one atomic statement,
+    only while the session is still active (False when it was archived in the meantime)."""
+    cur = await conn.execute(
         "WITH s AS (UPDATE sessions SET message_count = message_count + 1, last_activity_at = now()"
         "           WHERE id = %(session)s AND status = 'active' RETURNING id),"
         " m AS (INSERT INTO messages (id, session_id, role, content, agent_id)"
@@ -313,6 +317,8 @@ async def _insert_user_message(
             "turn": turn_id,
         },
     )
+    row = await cur.fetchone()
+    return bool(row and row["added"])
 
 
 MESSAGE_INSERT = (
