@@ -14,6 +14,7 @@ import grpc
 from aiohttp import web
 from prometheus_client import generate_latest
 
+from edge.channel import CoreChannel
 from edge.contract import Route, load_routes
 from edge.cors import Cors
 from edge.errors import (
@@ -56,7 +57,7 @@ class Binding:
 
 
 class Gateway:
-    def __init__(self, config: EdgeConfig, channel: grpc.aio.Channel, routes: list[Route]):
+    def __init__(self, config: EdgeConfig, channel: CoreChannel, routes: list[Route]):
         self.config = config
         self.channel = channel
         self.cors = Cors(config.cors_origins)
@@ -242,17 +243,18 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             )
 
 
-def create_app(config: EdgeConfig, channel: grpc.aio.Channel | None = None) -> web.Application:
-    """The edge application; it owns the channel to the core unless one is given."""
-    own_channel = channel is None
-    channel = channel or grpc.aio.insecure_channel(
-        config.grpc_target,
-        options=[
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            # Spread calls over every core address the target resolves to (a headless Service in Kubernetes).
-            ("grpc.lb_policy_name", "round_robin"),
-        ],
-    )
+def create_app(config: EdgeConfig, channel: CoreChannel | None = None) -> web.Application:
+    """The edge application; it owns a channel to `config.grpc_target` unless it is given one."""
+    owned = None
+    if channel is None:
+        channel = owned = grpc.aio.insecure_channel(
+            config.grpc_target,
+            options=[
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+                # Spread calls over every core address the target resolves to (a headless Service in Kubernetes).
+                ("grpc.lb_policy_name", "round_robin"),
+            ],
+        )
     routes = load_routes()
     gateway = Gateway(config, channel, routes)
     hub = WsHub(channel, gateway)
@@ -278,8 +280,8 @@ def create_app(config: EdgeConfig, channel: grpc.aio.Channel | None = None) -> w
         await hub.close_all()
 
     async def on_cleanup(app: web.Application) -> None:
-        if own_channel:
-            await channel.close()
+        if owned is not None:
+            await owned.close()
 
     app.on_response_prepare.append(on_prepare)
     app.on_shutdown.append(on_shutdown)

@@ -18,6 +18,7 @@ import grpc
 from aiohttp import WSMsgType, web
 from google.protobuf import descriptor_pool, json_format, message_factory
 
+from edge.channel import CoreChannel
 from edge.errors import EdgeError, from_edge_error, from_rpc_error, retry_after_ms
 from edge.headers import REQUEST_ID, ROUTE
 from edge.metrics import WS_CONNECTIONS
@@ -33,7 +34,7 @@ MAX_FRAME_BYTES = 1024 * 1024
 CLOSE_UNAUTHORIZED = 4401
 
 
-def _callable(channel: grpc.aio.Channel, full_name: str, streaming: bool) -> tuple[Any, Any]:
+def _callable(channel: CoreChannel, full_name: str, streaming: bool) -> tuple[Any, Any]:
     method = descriptor_pool.Default().FindMethodByName(full_name)
     request_cls = message_factory.GetMessageClass(method.input_type)
     response_cls = message_factory.GetMessageClass(method.output_type)
@@ -78,7 +79,7 @@ def _rpc_error_frame(exc: grpc.aio.AioRpcError) -> dict[str, Any]:
 
 
 class WsHub:
-    def __init__(self, channel: grpc.aio.Channel, gateway: Gateway):
+    def __init__(self, channel: CoreChannel, gateway: Gateway):
         self.gateway = gateway
         self.introspect, self.introspect_request = _callable(channel, INTROSPECT, streaming=False)
         self.chat, self.chat_request = _callable(channel, MESSAGE, streaming=True)

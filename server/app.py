@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 import pkgutil
-import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,6 +35,7 @@ from server.interceptors.base import LayeredInterceptor
 from server.interceptors.errors import ErrorLayer
 from server.interceptors.observe import ObserveLayer
 from server.interceptors.request_id import RequestIdLayer
+from server.local_channel import LocalChannel
 from server.paging import PageTokens
 from server.providers.registry import Providers
 from server.skills.catalog import Catalog
@@ -105,13 +104,16 @@ def _unimplemented(service: ServiceDescriptor) -> grpc.GenericRpcHandler:
 class GenericOnly:
     """The server as the generated `add_*Servicer_to_server` functions see it: methods are served through their
     generic handler only. grpc.aio keeps one pending future per registered method and waits on all of them for
-    every incoming call: with this contract's ~74 methods that cost 10-12% of a unary call's CPU (measured)."""
+    every incoming call: with this contract's ~74 methods that cost 10-12% of a unary call's CPU (measured).
+    The handlers are also kept in `served`, for the in-process channel."""
 
-    def __init__(self, server: grpc.aio.Server):
+    def __init__(self, server: grpc.aio.Server, served: list[grpc.GenericRpcHandler]):
         self._server = server
+        self._served = served
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
         self._server.add_generic_rpc_handlers(handlers)
+        self._served.extend(handlers)
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         pass
@@ -182,37 +184,37 @@ class Core:
             count = await load_global_agents(db, settings.agents_file, self.catalog)
             log.info("global agents loaded", extra={"count": count, "file": settings.agents_file})
 
+        layers = LayeredInterceptor(
+            [
+                RequestIdLayer(settings.trusted_proxies),
+                ObserveLayer(),
+                ErrorLayer(),
+                AuthLayer(tokens, db, deps.memberships, settings.api_keys),
+            ]
+        )
         server = grpc.aio.server(
-            interceptors=[
-                LayeredInterceptor(
-                    [
-                        RequestIdLayer(settings.trusted_proxies),
-                        ObserveLayer(),
-                        ErrorLayer(),
-                        AuthLayer(tokens, db, deps.memberships, settings.api_keys),
-                    ]
-                )
-            ],
+            interceptors=[layers],
             # A second gateway on the same port must fail loudly, not share it silently, unless it is a copy.
             options=[*GRPC_OPTIONS, ("grpc.so_reuseport", int(self.share_port))],
         )
+        served: list[grpc.GenericRpcHandler] = []
+        generic = GenericOnly(server, served)
         for service in services if self.serve_api else ():
             factory = self.servicers.get(service.full_name)
             if factory is None:
-                server.add_generic_rpc_handlers((_unimplemented(service),))
+                generic.add_generic_rpc_handlers((_unimplemented(service),))
                 continue
             module = contract.grpc_modules()[service.full_name]
-            getattr(module, f"add_{service.name}Servicer_to_server")(factory(deps), GenericOnly(server))
-        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, GenericOnly(server))
+            getattr(module, f"add_{service.name}Servicer_to_server")(factory(deps), generic)
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, generic)
         reflection.enable_server_reflection(
             [s.full_name for s in services]
             + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            GenericOnly(server),
+            generic,
         )
         self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
-        # An edge in this process (`astra serve`) calls through an abstract unix socket: no TCP stack, no file.
-        self.local_target = f"unix-abstract:astra-core-{os.getpid()}-{secrets.token_hex(4)}"
-        server.add_insecure_port(self.local_target)
+        # An edge in this process (`astra serve`) calls the same handlers and layers without a socket.
+        self.local_channel = LocalChannel(served, layers.wrap)
         await server.start()
         self.server = server
         health.start(conninfo, pool)
@@ -237,7 +239,7 @@ class Core:
                 task.cancel()
             await asyncio.gather(*self.worker_tasks, return_exceptions=True)
         if self.server:
-            await self.server.stop(grace)
+            await asyncio.gather(self.local_channel.close(grace), self.server.stop(grace))
         if self.listener:
             self.listener.cancel()
             await asyncio.gather(self.listener, return_exceptions=True)

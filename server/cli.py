@@ -45,7 +45,9 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
     if role in ("all", "edge"):
         if role == "edge" and not settings.grpc_target:
             raise ConfigError("ASTRA_GRPC_TARGET is required for --role edge (host:port of the gRPC core)")
-        target = settings.grpc_target if role == "edge" else core.local_target  # type: ignore[union-attr]
+        # Beside a core in this process, the edge calls it in-process (server/local_channel.py).
+        channel = core.local_channel if core is not None and role == "all" else None
+        target = settings.grpc_target if role == "edge" else "in-process"
         config = EdgeConfig(
             grpc_target=target,
             cors_origins=settings.cors_origins,
@@ -53,7 +55,10 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
             sse_keepalive_s=settings.sse_keepalive_s,
         )
         runner = web.AppRunner(
-            create_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=settings.shutdown_grace_s
+            create_app(config, channel),
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=settings.shutdown_grace_s,
         )
         await runner.setup()
         site = web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=copy is not None)

@@ -100,12 +100,12 @@ class GatewayThread:
         await self.core.start()
         self.grpc_port = self.core.port
         config = EdgeConfig(
-            grpc_target=self.core.local_target,  # as `astra serve` wires it
+            grpc_target="in-process",
             cors_origins=self.settings.cors_origins,
             max_body_bytes=self.settings.max_body_bytes,
             sse_keepalive_s=self.sse_keepalive_s,
         )
-        self.app = create_app(config)
+        self.app = create_app(config, self.core.local_channel)  # as `astra serve` wires it
         runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -65,7 +65,7 @@ class LayeredInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, layers: Sequence[Layer]):
         self.layers = tuple(reversed(layers))
-        self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
@@ -77,15 +77,19 @@ class LayeredInterceptor(grpc.aio.ServerInterceptor):
             return self._handlers[method]
         except KeyError:
             pass
-        handler = self._compose(method, await continuation(details))
+        handler = await continuation(details)
         # Methods are fixed once the server starts; unknown ones are not kept, so probing cannot grow the map.
-        if handler is not None:
-            self._handlers[method] = handler
-        return handler
+        return self.wrap(method, handler) if handler is not None else None
 
-    def _compose(self, method: str, handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
-        if handler is None:
-            return None
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The method's handler inside the layers, composed once (also for calls that do not come through grpc.aio,
+        from server/local_channel.py)."""
+        composed = self._handlers.get(method)
+        if composed is None:
+            composed = self._handlers[method] = self._compose(method, handler)
+        return composed
+
+    def _compose(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:
             behavior: Any = handler.unary_unary
             for layer in self.layers:

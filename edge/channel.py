@@ -1,0 +1,12 @@
+"""What the edge needs of its channel to the core: a grpc.aio.Channel, or the in-process channel of a core in the
+same process (`astra serve`), which calls the same methods with the same metadata and statuses."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class CoreChannel(Protocol):
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
