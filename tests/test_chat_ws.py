@@ -4,16 +4,17 @@ OpenAI-speaking FakeVendor answers, and a socket that goes away cancelling its t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import bearer
+from tests.conftest import bearer, register
 from tests.harness import GatewayThread, test_settings
 from tests.providers.fake_vendors import (
     FakeVendor,
@@ -313,3 +314,25 @@ async def test_a_socket_that_goes_away_cancels_its_turn_and_keeps_what_was_said(
         ("user", "start talking", None),
         ("assistant", "Partial answer", "cancelled by the client"),
     ]
+
+
+async def test_a_small_pool_queues_many_turns_at_once_without_starving(gateway: GatewayThread) -> None:
+    """A /ws turn counts its rate limit on one connection while it looks up its session on another, and never
+    waits for a connection while holding one: a replica with a two-connection pool serves twelve turns at once."""
+    replica = GatewayThread(test_settings(gateway.settings.database_url, db_pool_min=1, db_pool_max=2)).start()
+    try:
+        async with aiohttp.ClientSession(base_url=replica.http_url) as http:
+            accounts = list(await asyncio.gather(*(register(http) for _ in range(4))))
+            agents = [await new_agent(http, account) for account in accounts]
+            async with AsyncExitStack() as stack:
+                sockets = [
+                    (await stack.enter_async_context(connect(http, account)), agent)
+                    for account, agent in zip(accounts, agents, strict=True)
+                    for _ in range(3)
+                ]
+                turns = await asyncio.gather(
+                    *(turn_over(sock, message(agent, "all at once")) for sock, agent in sockets)
+                )
+        assert [frames[-1]["type"] for frames in turns] == ["stream_done"] * 12, [t[-1] for t in turns]
+    finally:
+        replica.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -20,6 +21,12 @@ from server.timestamps import to_timestamp
 
 # /ws message frames per user across sockets and replicas (DESIGN.md §5).
 WS_MESSAGES_PER_WINDOW, WS_WINDOW_S = 30, 60
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """A turn that fails before it awaits its rate-limit verdict leaves it unread; asyncio must not log it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _turn_request(request: chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest) -> TurnRequest:
@@ -63,9 +70,14 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         self, request: chat_pb2.ChatStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         principal = current_principal()
+        admitted = None
         if metadata_value(context, "x-astra-transport") == "ws":
-            await ratelimit.hit(self.deps.db, f"ws:{principal.user_id}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
-        async for event in self.engine.stream(principal, _turn_request(request)):
+            # Counted while the turn looks up its session; the turn writes nothing before the verdict.
+            admitted = asyncio.ensure_future(
+                ratelimit.hit(self.deps.db, f"ws:{principal.user_id}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
+            )
+            admitted.add_done_callback(_retrieved)
+        async for event in self.engine.stream(principal, _turn_request(request), admitted):
             if event.HasField("stream_done"):
                 add_trailers(context, ("x-astra-overhead-ms", f"{event.stream_done.overhead_ms:.3f}"))
             yield event

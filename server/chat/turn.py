@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,42 +198,52 @@ class TurnEngine:
             raise FailedPrecondition(why)
         return resolved, workspace
 
-    async def _open(
-        self, conn: Any, principal: Principal, request: TurnRequest
-    ) -> tuple[dict, bool, ResolvedAgent, list[dict[str, Any]]]:
-        """The session (found, continued or created), the agent answering in it and the session's recent history,
-        with every check that must pass before the provider is called. This is on the time to first token: the
-        common case (a session that goes on) is one round trip."""
+    async def _find(self, principal: Principal, request: TurnRequest) -> tuple[dict | None, list[dict[str, Any]]]:
+        """The session the turn goes on in, by id or by its key, with its recent history: one round trip."""
         ids = {"user": principal.user_id, "workspace": principal.workspace_id}
         if request.session_id:
-            session, history = await sessions.with_history(
-                conn, "own", {**ids, "session": request.session_id}, HISTORY_LIMIT
-            )
-            if session is None:
-                raise NotFound(f"session {request.session_id} not found")
-            if session["status"] != "active":
-                raise FailedPrecondition(f"session {request.session_id} is archived; start a new one", http_status=409)
-            if request.agent_id and request.agent_id not in (session["agent_id"], session["origin_agent_id"]):
-                raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
-            resolved, _ = await self._usable(conn, principal, session["agent_id"])
-            return session, False, resolved, history
-        key = (principal.user_id, principal.workspace_id, request.agent_id, request.surface, request.surface_id)
-        session, history = await sessions.with_history(
-            conn,
-            "active",
-            {**ids, "agent": request.agent_id, "surface": request.surface, "surface_id": request.surface_id},
-            HISTORY_LIMIT,
-        )
-        # After a handoff the session's current agent keeps answering on this surface.
-        resolved, workspace = await self._usable(conn, principal, session["agent_id"] if session else request.agent_id)
-        if session is not None:
-            if not session_expired(session["last_activity_at"], datetime.now(UTC), workspace.settings):
+            lookup, params = "own", {**ids, "session": request.session_id}
+        else:
+            params = {**ids, "agent": request.agent_id, "surface": request.surface, "surface_id": request.surface_id}
+            lookup = "active"
+        async with self.deps.db.connection() as conn:
+            return await sessions.with_history(conn, lookup, params, HISTORY_LIMIT)
+
+    async def _open(
+        self, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None
+    ) -> tuple[dict, bool, ResolvedAgent, list[dict[str, Any]]]:
+        """The session (found, continued or created), the agent answering in it and the session's recent history,
+        with every check that must pass before the provider is called. `admitted` (a rate limit's verdict, counted
+        meanwhile on a connection of its own) is awaited after the lookup and before any check or write, with no
+        connection held: waiting for a second connection while holding one can starve the pool. The common case
+        (a session that goes on, agent and workspace cached) is one round trip."""
+        session, history = await self._find(principal, request)
+        if admitted is not None:
+            await admitted
+        async with self.deps.db.connection() as conn:
+            if request.session_id:
+                if session is None:
+                    raise NotFound(f"session {request.session_id} not found")
+                if session["status"] != "active":
+                    raise FailedPrecondition(
+                        f"session {request.session_id} is archived; start a new one", http_status=409
+                    )
+                if request.agent_id and request.agent_id not in (session["agent_id"], session["origin_agent_id"]):
+                    raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
+                resolved, _ = await self._usable(conn, principal, session["agent_id"])
                 return session, False, resolved, history
-            await sessions.archive(conn, session["id"])
-            if session["agent_id"] != request.agent_id:
-                resolved, _ = await self._usable(conn, principal, request.agent_id)
-        session, created = await sessions.open_session(conn, *key)
-        return session, created, resolved, []
+            # After a handoff the session's current agent keeps answering on this surface.
+            agent_id = session["agent_id"] if session else request.agent_id
+            resolved, workspace = await self._usable(conn, principal, agent_id)
+            if session is not None:
+                if not session_expired(session["last_activity_at"], datetime.now(UTC), workspace.settings):
+                    return session, False, resolved, history
+                await sessions.archive(conn, session["id"])
+                if session["agent_id"] != request.agent_id:
+                    resolved, _ = await self._usable(conn, principal, request.agent_id)
+            key = (principal.user_id, principal.workspace_id, request.agent_id, request.surface, request.surface_id)
+            session, created = await sessions.open_session(conn, *key)
+            return session, created, resolved, []
 
     async def _store_user_message(
         self, principal: Principal, session_id: str, agent_id: str, text: str, turn_id: str
@@ -243,14 +253,15 @@ class TurnEngine:
                 conn, session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id
             )
 
-    async def stream(self, principal: Principal, request: TurnRequest) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
-        """The turn's events; the first is session_resolved, the last stream_done or error."""
+    async def stream(
+        self, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None = None
+    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        """The turn's events; the first is session_resolved, the last stream_done or error. `admitted`: see _open."""
         if principal.role == "viewer":
             raise PermissionDenied("viewers cannot chat with agents")
         request = _check(request)
         turn_id = new_id("turn")
-        async with self.deps.db.connection() as conn:
-            session, created, resolved, history = await self._open(conn, principal, request)
+        session, created, resolved, history = await self._open(principal, request, admitted)
         agent = resolved.agent
         # The query embedding runs on its own thread while the message is stored and memory is searched.
         embedding = (
