@@ -370,8 +370,11 @@ class TurnEngine:
             for round_number in range(MAX_TOOL_ROUNDS + 1):
                 current = _Round()
                 turn.rounds.append(current)
-                completion = plan.completion(agent, round_number)
-                stream = head if round_number == 0 else self.providers.stream(plan.provider, completion)
+                stream = (
+                    head
+                    if round_number == 0
+                    else self.providers.stream(plan.provider, plan.completion(agent, round_number))
+                )
                 while True:
                     waited = time.perf_counter()
                     try:
