@@ -1,9 +1,9 @@
 """Gateway overhead of a streamed chat turn against a fake OpenAI-compatible provider that answers at once.
 
-Time to first token (TTFT) through the gateway over SSE, WebSocket and gRPC, minus TTFT calling the fake
-provider directly; then /agent/chat turns per second at 50 and 200 concurrent clients, with the gateway's CPU per
-turn. Twice: `astra serve` as is, and with the memory indexer held back, as when the workers run elsewhere.
-Conversations are 10 turns long. Loopback only, bounded.
+Time to first token (TTFT) and to the end of the turn through the gateway over SSE, WebSocket and gRPC, minus the
+same times calling the fake provider directly; then /agent/chat turns per second at 50 and 200 concurrent clients,
+with the gateway's CPU per turn. Twice: `astra serve` as is, and with the memory indexer held back, as when the
+workers run elsewhere. Conversations are 10 turns long. Loopback only, bounded.
 """
 
 from __future__ import annotations
@@ -46,18 +46,19 @@ def start_fake(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("fake provider did not start")
 
 
-async def direct_ttft(url: str, n: int) -> list[float]:
+async def direct_turns(url: str, n: int) -> list[tuple[float, float]]:
+    """(time to first token, time to the end of the answer) calling the fake provider directly."""
     body = {"model": "bench-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     samples = []
     async with aiohttp.ClientSession() as http:
         for _ in range(n):
             started = time.perf_counter()
+            first = None
             async with http.post(f"{url}/v1/chat/completions", json=body) as resp:
                 async for line in resp.content:
-                    if b'"content": "word' in line:
-                        samples.append(time.perf_counter() - started)
-                        break
-                await resp.read()
+                    if first is None and b'"content": "word' in line:
+                        first = time.perf_counter() - started
+            samples.append((first, time.perf_counter() - started))
     return samples
 
 
@@ -73,23 +74,23 @@ async def account(http: aiohttp.ClientSession, gw: Gateway, index: int, create_a
     return token
 
 
-async def sse_ttft(gw: Gateway, token: str, agent: str, n: int) -> list[float]:
+async def sse_turns(gw: Gateway, token: str, agent: str, n: int) -> list[tuple[float, float]]:
     samples = []
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as http:
         for i in range(n):
             started = time.perf_counter()
             body = {"agentId": agent, "message": f"hello {i}", "surfaceId": f"sse-{i // CONVERSATION}"}
+            first = None
             async with http.post(f"{gw.http_url}/agent/chat/stream", json=body, headers=headers) as resp:
                 async for line in resp.content:
-                    if line.startswith(b"event: stream_chunk"):
-                        samples.append(time.perf_counter() - started)
-                        break
-                await resp.read()
+                    if first is None and line.startswith(b"event: stream_chunk"):
+                        first = time.perf_counter() - started
+            samples.append((first, time.perf_counter() - started))
     return samples
 
 
-async def ws_ttft(gw: Gateway, tokens: list[str], agent_for: dict[str, str], n: int) -> list[float]:
+async def ws_turns(gw: Gateway, tokens: list[str], agent_for: dict[str, str], n: int) -> list[tuple[float, float]]:
     """Spread over several users: /ws allows 30 messages a minute per user."""
     samples = []
     async with aiohttp.ClientSession() as http:
@@ -114,11 +115,11 @@ async def ws_ttft(gw: Gateway, tokens: list[str], agent_for: dict[str, str], n: 
                         if frame["type"] in ("stream_done", "error"):
                             assert frame["type"] == "stream_done", frame
                             break
-                    samples.append(first)
+                    samples.append((first, time.perf_counter() - started))
     return samples
 
 
-async def grpc_ttft(gw: Gateway, token: str, agent: str, n: int) -> list[float]:
+async def grpc_turns(gw: Gateway, token: str, agent: str, n: int) -> list[tuple[float, float]]:
     samples = []
     async with grpc.aio.insecure_channel(gw.grpc_target) as channel:
         stub = chat_pb2_grpc.ChatServiceStub(channel)
@@ -135,7 +136,7 @@ async def grpc_ttft(gw: Gateway, token: str, agent: str, n: int) -> list[float]:
             async for event in call:  # to the end, as the other transports do: a cancel would cost the next turn
                 if event.HasField("stream_chunk") and first is None:
                     first = time.perf_counter() - started
-            samples.append(first)
+            samples.append((first, time.perf_counter() - started))
     return samples
 
 
@@ -169,24 +170,26 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
         agents = {t: f"{AGENT}-{i}" for i, t in enumerate(tokens)}
         token, agent = tokens[0], agents[tokens[0]]
         # Warm-up: connections, pools, caches.
-        await direct_ttft(fake_url, 50)
-        await sse_ttft(gw, token, agent, 20)
-        await grpc_ttft(gw, token, agent, 20)
+        await direct_turns(fake_url, 50)
+        await sse_turns(gw, token, agent, 20)
+        await grpc_turns(gw, token, agent, 20)
         settle(gw.proc.pid)
 
-        base = percentiles(await direct_ttft(fake_url, n))
-        result: dict = {"direct_provider_ttft": base, "transports": {}, "chat_rps": {}}
+        direct = await direct_turns(fake_url, n)
+        base = {"ttft": percentiles([t for t, _ in direct]), "turn": percentiles([t for _, t in direct])}
+        result: dict = {"direct_provider": base, "transports": {}, "chat_rps": {}}
         for name, samples in (
-            ("sse", await sse_ttft(gw, token, agent, n)),
-            ("ws", await ws_ttft(gw, tokens, agents, n)),
-            ("grpc", await grpc_ttft(gw, token, agent, n)),
+            ("sse", await sse_turns(gw, token, agent, n)),
+            ("ws", await ws_turns(gw, tokens, agents, n)),
+            ("grpc", await grpc_turns(gw, token, agent, n)),
         ):
-            stats = percentiles(samples)
+            stats = {"ttft": percentiles([t for t, _ in samples]), "turn": percentiles([t for _, t in samples])}
+            # What the gateway adds: to the first token, and to the whole turn (which includes storing the reply).
             added = {
-                "p50_ms": round(stats["p50_ms"] - base["p50_ms"], 3),
-                "p99_ms": round(stats["p99_ms"] - base["p99_ms"], 3),
+                f"added_{what}": {q: round(stats[what][q] - base[what][q], 3) for q in ("p50_ms", "p99_ms")}
+                for what in ("ttft", "turn")
             }
-            result["transports"][name] = {"ttft": stats, "added_ttft": added}
+            result["transports"][name] = {**stats, **added}
         # CPU of the gateway process (core, edge and workers) per turn, over each throughput run.
         process = psutil.Process(gw.proc.pid)
         for clients in concurrency:
@@ -217,14 +220,18 @@ async def main(n: int, concurrency: tuple[int, ...], seconds: float) -> None:
 
     def line(mode: str) -> str:
         r = results[mode]
-        added = ", ".join(
-            f"{t} +{v['added_ttft']['p50_ms']}/{v['added_ttft']['p99_ms']} ms" for t, v in r["transports"].items()
-        )
+
+        def added(what: str) -> str:
+            return ", ".join(f"{t} +{v[what]['p50_ms']}/{v[what]['p99_ms']} ms" for t, v in r["transports"].items())
+
         rps = ", ".join(
             f"{v['turns_per_s']} turns/s at {c[1:]} clients ({v['gateway_cpu_ms_per_turn']} ms CPU/turn)"
             for c, v in r["chat_rps"].items()
         )
-        return f"{mode}: TTFT added (p50/p99) {added}; /agent/chat {rps}"
+        return (
+            f"{mode}: TTFT added (p50/p99) {added('added_ttft')}; whole turn added {added('added_turn')};"
+            f" /agent/chat {rps}"
+        )
 
     save("chat_overhead", results, "\n".join(line(mode) for mode in results))
 
