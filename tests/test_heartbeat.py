@@ -5,6 +5,7 @@ recorded as an error by the next claim."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -39,10 +40,20 @@ def path() -> str:
 
 
 async def create(http: aiohttp.ClientSession, account: dict, **fields: Any) -> dict:
+    """A new config; an enabled one runs at once, and this waits for that run to end, so that each run_now after
+    it makes exactly one run."""
     fields.setdefault("intervalSeconds", HOUR)
     status, body, _ = await api(http, "POST", "/heartbeat", account, json=fields)
     assert status == 200, body
-    return body["heartbeat"]
+    made = body["heartbeat"]
+
+    async def first_run_over() -> list[dict] | None:
+        listed = await runs(http, account, made["id"])
+        return listed if listed and all(r["status"] != "running" for r in listed) else None
+
+    if made["enabled"]:
+        await eventually(first_run_over, what="the run a new config makes at once")
+    return made
 
 
 async def runs(http: aiohttp.ClientSession, account: dict, heartbeat_id: str, **params: str) -> list[dict]:
@@ -129,7 +140,7 @@ async def test_rss_fires_once_per_new_matching_item_and_wakes_the_agent(
     assert status == 200, body
     agent = body["agent"]["id"]
     hb = await create(http, owner, type="rss", url=source.url + feed, keywords=["kubernetes"], agentId=agent)
-    first = await run_now(gateway, http, owner, hb["id"])
+    first = (await runs(http, owner, hb["id"]))[0]  # the run a new config makes at once
     assert first["status"] == "fired", first
     assert [i["title"] for i in first["items"]] == ["Kubernetes 2.0 released", "Notes"]
     assert first["items"][1]["matchedKeywords"] == ["kubernetes"] and first["items"][0]["url"] == "http://example.com/a"
@@ -227,6 +238,34 @@ async def test_a_run_that_died_is_recorded_as_error_on_the_next_claim(
     await run_now(gateway, http, owner, hb["id"])
     lost = [r for r in await runs(http, owner, hb["id"]) if r["id"] == "run_lost"]
     assert lost[0]["status"] == "error" and "did not finish" in lost[0]["error"]
+
+
+async def test_a_run_in_flight_is_neither_overlapped_nor_closed_as_lost(
+    http: aiohttp.ClientSession, owner: dict, source: Receiver, gateway: GatewayThread
+) -> None:
+    feed = path()
+    source.feed(feed, [])
+    hb = await create(http, owner, type="rss", url=source.url + feed)
+    # A run another replica is still making, and the config falls due again meanwhile.
+    await sql(
+        gateway, "INSERT INTO heartbeat_runs (id, heartbeat_id) VALUES ('run_busy', %s) RETURNING id", (hb["id"],)
+    )
+    await sql(gateway, "UPDATE heartbeats SET next_run_at = now() WHERE id = %s RETURNING id", (hb["id"],))
+    await asyncio.sleep(1.0)  # ten scheduler polls
+    listed = await runs(http, owner, hb["id"])
+    assert [(r["id"], r["status"]) for r in listed if r["status"] == "running"] == [("run_busy", "running")]
+    assert len(listed) == 2
+    # Once it is over, the config that waited runs.
+    await sql(
+        gateway, "UPDATE heartbeat_runs SET status = 'ok', finished_at = now() WHERE id = 'run_busy' RETURNING id"
+    )
+    before = len(listed)
+
+    async def next_run() -> dict | None:
+        done = [r for r in await runs(http, owner, hb["id"]) if r["status"] != "running"]
+        return done[0] if len(done) > before else None
+
+    assert (await eventually(next_run, what="the run that waited"))["status"] == "ok"
 
 
 async def test_list_pages_and_filters_by_agent(http: aiohttp.ClientSession, owner: dict, source: Receiver) -> None:

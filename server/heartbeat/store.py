@@ -77,15 +77,21 @@ async def runs_page(
 
 # --- the scheduler ----------------------------------------------------------------------------------------------
 
+# Beyond its fetch timeout, how long a run may stay 'running' (storing its outcome) before it counts as lost.
+RUN_GRACE_S = 60
+
 
 async def claim_due(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
     """Due configs, each with its next run moved one interval on and a 'running' run opened, in one transaction:
-    another replica skips the locked rows and, after the commit, no longer sees them as due. A run left
-    'running' by a worker that died is closed as an error here."""
+    another replica skips the locked rows and, after the commit, no longer sees them as due. A config whose run is
+    still in flight (younger than its timeout plus RUN_GRACE_S) waits for it instead of overlapping it; a run left
+    'running' longer than that, by a worker that died, is closed as an error here."""
     cur = await conn.execute(
         f"SELECT {_COLUMNS} FROM heartbeats WHERE enabled AND next_run_at <= now()"
+        " AND NOT EXISTS (SELECT 1 FROM heartbeat_runs r WHERE r.heartbeat_id = heartbeats.id"
+        "  AND r.status = 'running' AND r.started_at > now() - make_interval(secs => timeout_ms / 1000.0 + %s))"
         " ORDER BY next_run_at LIMIT %s FOR UPDATE SKIP LOCKED",
-        (limit,),
+        (RUN_GRACE_S, limit),
     )
     rows = await cur.fetchall()
     for row in rows:
