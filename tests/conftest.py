@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 
 from tests.harness import GatewayThread, test_settings
 from tests.providers.fake_vendors import FakeVendor, VendorThread
+from tests.receivers import Receiver
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -95,6 +96,14 @@ def gateway(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[Gate
     ).start()
     yield gw
     gw.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A loopback HTTP server that records what reaches it and answers as told (webhook targets, heartbeat sources)."""
+    server = Receiver().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

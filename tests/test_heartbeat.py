@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -21,13 +20,6 @@ from tests.test_workspaces import add_member, api, new_workspace, sql
 
 GATEWAY_OPTIONS = {"settings": {"allow_private_urls": True, "heartbeat_min_interval_s": 2, "worker_poll_s": 0.1}}
 HOUR = 3600  # long intervals: runs are triggered by moving next_run_at, so every run below is deliberate
-
-
-@pytest.fixture(scope="module")
-def source() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -74,8 +66,8 @@ async def run_now(gateway: GatewayThread, http: aiohttp.ClientSession, account: 
     return await eventually(finished, what="the run")
 
 
-async def test_validation_and_defaults(http: aiohttp.ClientSession, owner: dict, source: Receiver) -> None:
-    url = source.url + path()
+async def test_validation_and_defaults(http: aiohttp.ClientSession, owner: dict, receiver: Receiver) -> None:
+    url = receiver.url + path()
     for payload in (
         {"type": "ftp", "url": url},
         {"type": "rss"},
@@ -97,12 +89,12 @@ async def test_validation_and_defaults(http: aiohttp.ClientSession, owner: dict,
     assert default["intervalSeconds"] == 300 and "nextRunAt" in default
 
 
-async def test_roles_and_isolation(http: aiohttp.ClientSession, owner: dict, source: Receiver) -> None:
+async def test_roles_and_isolation(http: aiohttp.ClientSession, owner: dict, receiver: Receiver) -> None:
     team = (await new_workspace(http, owner, name="Watch"))["id"]
     viewer, stranger = await register(http), await register(http)
     await add_member(http, owner, team, viewer, "member")
     status, body, _ = await api(
-        http, "POST", "/heartbeat", owner, workspace=team, json={"type": "rss", "url": source.url, "enabled": False}
+        http, "POST", "/heartbeat", owner, workspace=team, json={"type": "rss", "url": receiver.url, "enabled": False}
     )
     assert status == 200, body
     hb = body["heartbeat"]["id"]
@@ -111,7 +103,7 @@ async def test_roles_and_isolation(http: aiohttp.ClientSession, owner: dict, sou
     status, _, _ = await api(http, "GET", f"/heartbeat/{hb}/runs", viewer, workspace=team)
     assert status == 200
     for method, suffix, payload in (
-        ("POST", "", {"type": "rss", "url": source.url}),
+        ("POST", "", {"type": "rss", "url": receiver.url}),
         ("PATCH", f"/{hb}", {"enabled": True}),
         ("DELETE", f"/{hb}", None),
     ):
@@ -127,7 +119,7 @@ async def test_roles_and_isolation(http: aiohttp.ClientSession, owner: dict, sou
 
 
 async def test_rss_fires_once_per_new_matching_item_and_wakes_the_agent(
-    http: aiohttp.ClientSession, owner: dict, source: Receiver, gateway: GatewayThread
+    http: aiohttp.ClientSession, owner: dict, receiver: Receiver, gateway: GatewayThread
 ) -> None:
     feed = path()
     items = [
@@ -135,11 +127,11 @@ async def test_rss_fires_once_per_new_matching_item_and_wakes_the_agent(
         {"guid": "b", "title": "Cooking tips", "link": "http://example.com/b"},
         {"guid": "c", "title": "Notes", "description": "a KUBERNETES upgrade story", "link": "http://example.com/c"},
     ]
-    source.feed(feed, items)
+    receiver.feed(feed, items)
     status, body, _ = await api(http, "POST", "/agents", owner, json={"id": f"w-{uuid.uuid4().hex[:8]}"})
     assert status == 200, body
     agent = body["agent"]["id"]
-    hb = await create(http, owner, type="rss", url=source.url + feed, keywords=["kubernetes"], agentId=agent)
+    hb = await create(http, owner, type="rss", url=receiver.url + feed, keywords=["kubernetes"], agentId=agent)
     first = (await runs(http, owner, hb["id"]))[0]  # the run a new config makes at once
     assert first["status"] == "fired", first
     assert [i["title"] for i in first["items"]] == ["Kubernetes 2.0 released", "Notes"]
@@ -149,7 +141,7 @@ async def test_rss_fires_once_per_new_matching_item_and_wakes_the_agent(
     again = await run_now(gateway, http, owner, hb["id"])
     assert again["status"] == "ok" and again.get("items", []) == []
     # One new matching item and one new non-matching item: only the match fires.
-    source.feed(feed, [*items, {"guid": "d", "title": "kubernetes tips"}, {"guid": "e", "title": "Gardening"}])
+    receiver.feed(feed, [*items, {"guid": "d", "title": "kubernetes tips"}, {"guid": "e", "title": "Gardening"}])
     third = await run_now(gateway, http, owner, hb["id"])
     assert third["status"] == "fired" and [i["title"] for i in third["items"]] == ["kubernetes tips"]
     fired = await sql(
@@ -181,11 +173,11 @@ async def test_rss_fires_once_per_new_matching_item_and_wakes_the_agent(
 
 
 async def test_http_monitor_fires_on_state_changes(
-    http: aiohttp.ClientSession, owner: dict, source: Receiver, gateway: GatewayThread
+    http: aiohttp.ClientSession, owner: dict, receiver: Receiver, gateway: GatewayThread
 ) -> None:
     target = path()
-    source.respond(target, Reply(200, "all systems operational"))
-    hb = await create(http, owner, type="http", url=source.url + target, expectContains="operational")
+    receiver.respond(target, Reply(200, "all systems operational"))
+    hb = await create(http, owner, type="http", url=receiver.url + target, expectContains="operational")
     outcomes = []
     for reply in (
         Reply(200, "all systems operational"),
@@ -194,7 +186,7 @@ async def test_http_monitor_fires_on_state_changes(
         Reply(200, "degraded"),
         Reply(200, "operational"),
     ):
-        source.respond(target, reply)
+        receiver.respond(target, reply)
         run = await run_now(gateway, http, owner, hb["id"])
         outcomes.append((run["status"], run.get("statusCode", 0)))
     assert outcomes == [("ok", 200), ("fired", 500), ("ok", 500), ("ok", 200), ("fired", 200)]
@@ -203,14 +195,14 @@ async def test_http_monitor_fires_on_state_changes(
 
 
 async def test_feed_errors_disable_and_delete(
-    http: aiohttp.ClientSession, owner: dict, source: Receiver, gateway: GatewayThread
+    http: aiohttp.ClientSession, owner: dict, receiver: Receiver, gateway: GatewayThread
 ) -> None:
     broken = path()
-    source.respond(broken, Reply(200, "this is not xml <<<"))
-    hb = await create(http, owner, type="rss", url=source.url + broken)
+    receiver.respond(broken, Reply(200, "this is not xml <<<"))
+    hb = await create(http, owner, type="rss", url=receiver.url + broken)
     run = await run_now(gateway, http, owner, hb["id"])
     assert run["status"] == "error" and "not an RSS" in run["error"]
-    source.respond(broken, Reply(503, "later"))
+    receiver.respond(broken, Reply(503, "later"))
     run = await run_now(gateway, http, owner, hb["id"])
     assert run["status"] == "error" and "503" in run["error"]
     status, body, _ = await api(http, "PATCH", f"/heartbeat/{hb['id']}", owner, json={"enabled": False})
@@ -224,11 +216,11 @@ async def test_feed_errors_disable_and_delete(
 
 
 async def test_a_run_that_died_is_recorded_as_error_on_the_next_claim(
-    http: aiohttp.ClientSession, owner: dict, source: Receiver, gateway: GatewayThread
+    http: aiohttp.ClientSession, owner: dict, receiver: Receiver, gateway: GatewayThread
 ) -> None:
     feed = path()
-    source.feed(feed, [])
-    hb = await create(http, owner, type="rss", url=source.url + feed)
+    receiver.feed(feed, [])
+    hb = await create(http, owner, type="rss", url=receiver.url + feed)
     await sql(
         gateway,
         "INSERT INTO heartbeat_runs (id, heartbeat_id, started_at) VALUES ('run_lost', %s, now() - interval '1 hour')"
@@ -241,11 +233,11 @@ async def test_a_run_that_died_is_recorded_as_error_on_the_next_claim(
 
 
 async def test_a_run_in_flight_is_neither_overlapped_nor_closed_as_lost(
-    http: aiohttp.ClientSession, owner: dict, source: Receiver, gateway: GatewayThread
+    http: aiohttp.ClientSession, owner: dict, receiver: Receiver, gateway: GatewayThread
 ) -> None:
     feed = path()
-    source.feed(feed, [])
-    hb = await create(http, owner, type="rss", url=source.url + feed)
+    receiver.feed(feed, [])
+    hb = await create(http, owner, type="rss", url=receiver.url + feed)
     # A run another replica is still making, and the config falls due again meanwhile.
     await sql(
         gateway, "INSERT INTO heartbeat_runs (id, heartbeat_id) VALUES ('run_busy', %s) RETURNING id", (hb["id"],)
@@ -268,12 +260,12 @@ async def test_a_run_in_flight_is_neither_overlapped_nor_closed_as_lost(
     assert (await eventually(next_run, what="the run that waited"))["status"] == "ok"
 
 
-async def test_list_pages_and_filters_by_agent(http: aiohttp.ClientSession, owner: dict, source: Receiver) -> None:
+async def test_list_pages_and_filters_by_agent(http: aiohttp.ClientSession, owner: dict, receiver: Receiver) -> None:
     status, body, _ = await api(http, "POST", "/agents", owner, json={"id": f"l-{uuid.uuid4().hex[:8]}"})
     assert status == 200, body
     agent = body["agent"]["id"]
-    made = [await create(http, owner, type="rss", url=source.url + path(), enabled=False) for _ in range(3)]
-    woken = await create(http, owner, type="rss", url=source.url + path(), agentId=agent, enabled=False)
+    made = [await create(http, owner, type="rss", url=receiver.url + path(), enabled=False) for _ in range(3)]
+    woken = await create(http, owner, type="rss", url=receiver.url + path(), agentId=agent, enabled=False)
     seen: list[str] = []
     token = ""
     while True:

@@ -12,7 +12,6 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -64,13 +63,6 @@ async def emit(database_url: str, workspace_id: str, event_type: str, data: dict
         event_id = await events.emit(conn, workspace_id, event_type, data)
         await conn.commit()
     return event_id
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import aiohttp
 import psycopg
-import pytest
 from psycopg.types.json import JsonbDumper
 
 from server import events
@@ -21,13 +19,6 @@ from tests.harness import GatewayThread, test_settings
 from tests.receivers import Receiver, Reply
 from tests.test_webhooks import eventually
 from tests.test_workspaces import api, sql
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def gateways(postgres: Postgres, name: str, n: int, **overrides: object) -> tuple[str, list[GatewayThread]]:
