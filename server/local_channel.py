@@ -172,7 +172,11 @@ class _UnaryCall(_Call):
         return self._response().__await__()
 
     async def _response(self) -> Any:
-        status = await self._final()
+        try:
+            status = await self._final()
+        except asyncio.CancelledError:
+            self.cancel()  # as a cancelled grpc.aio call: the caller went away (an HTTP client that disconnected)
+            raise
         if status.code is not grpc.StatusCode.OK:
             raise _error(status)
         assert self._task is not None

@@ -140,9 +140,14 @@ async def test_cancelling_a_local_stream_cancels_the_handler(gateway: GatewayThr
     assert not signal(key, "finished").is_set()
 
 
-def sleeper(seconds: float) -> grpc.GenericRpcHandler:
+def sleeper(seconds: float, cancelled: asyncio.Event | None = None) -> grpc.GenericRpcHandler:
     async def slow(request: bytes, context: Any) -> bytes:
-        await asyncio.sleep(seconds)
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            if cancelled is not None:
+                cancelled.set()
+            raise
         return b"done"
 
     handler = grpc.unary_unary_rpc_method_handler(slow)
@@ -170,3 +175,12 @@ async def test_closing_cancels_what_outlives_the_grace_period() -> None:
     with pytest.raises(grpc.aio.AioRpcError) as cancelled:
         await in_flight
     assert cancelled.value.code() == grpc.StatusCode.CANCELLED
+
+
+async def test_a_caller_that_goes_away_cancels_the_unary_call() -> None:
+    cancelled = asyncio.Event()
+    channel = LocalChannel([sleeper(30, cancelled)], lambda method, handler: handler)
+    waiting = asyncio.ensure_future(channel.unary_unary("/test.Slow/Sleep")(b""))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    await asyncio.wait_for(cancelled.wait(), 5)
