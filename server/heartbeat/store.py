@@ -88,8 +88,8 @@ async def claim_due(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
     'running' longer than that, by a worker that died, is closed as an error here."""
     cur = await conn.execute(
         f"SELECT {_COLUMNS} FROM heartbeats WHERE enabled AND next_run_at <= now()"
-        " AND NOT EXISTS (SELECT 1 FROM heartbeat_runs r WHERE r.heartbeat_id = heartbeats.id"
-        "  AND r.status = 'running' AND r.started_at > now() - make_interval(secs => timeout_ms / 1000.0 + %s))"
+        " AND NOT EXISTS (SELECT 1 FROM heartbeat_runs r WHERE r.heartbeat_id = heartbeats.id AND r.status = 'running'"
+        "  AND r.started_at > now() - make_interval(secs => heartbeats.timeout_ms / 1000.0 + %s))"
         " ORDER BY next_run_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (RUN_GRACE_S, limit),
     )
