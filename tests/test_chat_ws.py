@@ -14,6 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from server.chat import ratelimit
+from server.db.database import Database
+from server.db.pool import make_pool
+from server.errors import ResourceExhausted
 from tests.conftest import bearer, register
 from tests.harness import GatewayThread, test_settings
 from tests.providers.fake_vendors import (
@@ -192,7 +196,8 @@ async def test_the_31st_message_in_a_minute_is_rate_limited_and_the_socket_stays
         frames = await turn_over(sock, message(agent, "still too many"))
         assert frames[0]["code"] == "rate_limited"
     # The count is kept in Postgres, and the refused messages never reached a session.
-    rows = await sql(gateway, "SELECT count(*) AS n FROM rate_events WHERE key = %s", (f"ws:{limited['user']['id']}",))
+    key = f"ws:{limited['user']['id']}"
+    rows = await sql(gateway, "SELECT cardinality(stamps) AS n FROM rate_windows WHERE key = %s", (key,))
     assert rows[0]["n"] == 30
     rows = await sql(
         gateway,
@@ -336,3 +341,22 @@ async def test_a_small_pool_queues_many_turns_at_once_without_starving(gateway: 
         assert [frames[-1]["type"] for frames in turns] == ["stream_done"] * 12, [t[-1] for t in turns]
     finally:
         replica.stop()
+
+
+async def test_the_window_admits_exactly_its_limit_when_replicas_hit_it_at_once(gateway: GatewayThread) -> None:
+    """Forty hits on one key at once from two pools (two replicas): thirty are admitted, ten told how long to wait."""
+    pools = [make_pool(gateway.settings, gateway.settings.database_url) for _ in range(2)]
+    for pool in pools:
+        await pool.open(wait=True)
+    try:
+        replicas = [Database(pool, lambda: True) for pool in pools]
+        key = f"test:{uuid.uuid4().hex}"
+        outcomes = await asyncio.gather(
+            *(ratelimit.hit(replicas[i % 2], key, 30, 60) for i in range(40)), return_exceptions=True
+        )
+    finally:
+        for pool in pools:
+            await pool.close()
+    refused = [o for o in outcomes if isinstance(o, ResourceExhausted)]
+    assert outcomes.count(None) == 30 and len(refused) == 10, outcomes
+    assert all(0 < (o.retry_after or 0) <= 60 for o in refused)
