@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, NamedTuple, NoReturn
 
 import grpc
@@ -204,9 +204,12 @@ class _StreamCall(_Call):
         with contextlib.suppress(asyncio.QueueFull):
             self._messages.put_nowait(_END)  # a full buffer: the reader finds the status once it has drained it
 
-    async def _produce(self, messages: AsyncIterator[Any]) -> None:
-        async for message in messages:
-            await self._messages.put(message)
+    async def _produce(self, messages: AsyncGenerator[Any, None]) -> None:
+        # Closed explicitly, not left to the garbage collector: a call cancelled while the reader is behind stops
+        # here, at `put`, and the handler must still learn that its stream ended (a turn keeps what it said).
+        async with contextlib.aclosing(messages):
+            async for message in messages:
+                await self._messages.put(message)
 
     async def read(self) -> Any:
         # Once the end was read, every further read reports it again.

@@ -449,3 +449,33 @@ async def test_a_client_disconnect_cancels_the_vendor_request_and_keeps_what_was
 
     await wait_until(idle, what="no turn in flight")
     assert len(vendor.requests) == 1
+
+
+async def test_a_turn_cancelled_while_its_reader_is_behind_keeps_what_was_said(
+    gateway: GatewayThread, vendor: FakeVendor, user: dict, agent: str
+) -> None:
+    """The edge stops reading (a slow client), the turn runs ahead until the stream's buffer is full, then the
+    client goes: the turn is closed where it waits to hand over its next event, and what it said is stored."""
+    words = [f"w{i} " for i in range(60)]
+    vendor.script(Reply(chunks=openai_text_stream(words), chunk_delay=0.005))
+    surface = uuid.uuid4().hex
+
+    async def read_one_then_fall_behind() -> str:
+        stream = chat_pb2_grpc.ChatServiceStub(gateway.core.local_channel).ChatStream(
+            chat_pb2.ChatStreamRequest(agent_id=agent, message="talk a lot", surface_id=surface),
+            metadata=grpc_metadata(user),
+        )
+        resolved = await stream.read()
+        await asyncio.sleep(1.0)  # 60 chunks 5 ms apart would be over by now; the buffer holds 16
+        stream.cancel()
+        return resolved.session_resolved.session_id
+
+    session_id = gateway.run(read_one_then_fall_behind())
+
+    async def stored() -> list[dict]:
+        rows = await messages_of(gateway, session_id)
+        return rows if len(rows) == 2 else []
+
+    user_row, reply = await wait_until(stored, what="the partial answer stored")
+    assert (user_row["content"], reply["error"]) == ("talk a lot", "cancelled by the client")
+    assert 0 < len(reply["content"]) < len("".join(words)) and "".join(words).startswith(reply["content"])

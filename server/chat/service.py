@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import grpc
 
@@ -77,10 +78,11 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
                 ratelimit.hit(self.deps.db, f"ws:{principal.user_id}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
             )
             admitted.add_done_callback(_retrieved)
-        async for event in self.engine.stream(principal, _turn_request(request), admitted):
-            if event.HasField("stream_done"):
-                add_trailers(context, ("x-astra-overhead-ms", f"{event.stream_done.overhead_ms:.3f}"))
-            yield event
+        async with aclosing(self.engine.stream(principal, _turn_request(request), admitted)) as events:
+            async for event in events:
+                if event.HasField("stream_done"):
+                    add_trailers(context, ("x-astra-overhead-ms", f"{event.stream_done.overhead_ms:.3f}"))
+                yield event
 
     async def ResetSession(
         self, request: chat_pb2.ResetSessionRequest, context: grpc.aio.ServicerContext

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -294,14 +294,19 @@ class TurnEngine:
             yield _event(
                 session_resolved=chat_pb2.SessionResolved(session_id=session["id"], agent_id=agent.id, created=created)
             )
-            async for event in self._converse(turn, plan, head):
-                yield event
-        except asyncio.CancelledError:
-            # The client went away: keep what was said so far, then let the cancellation through.
+            async with aclosing(self._converse(turn, plan, head)) as events:
+                async for event in events:
+                    yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away: keep what was said so far, then let the cancellation through. A call cancelled
+            # while this stream waited at a `yield` (its reader behind) closes the stream instead (GeneratorExit);
+            # the save is held apart, so it completes whatever becomes of this frame.
             if not turn.saved:
                 turn.error = "cancelled by the client"
-                await asyncio.shield(self._save(turn))
+                saving = asyncio.ensure_future(self._save(turn))
+                self._hold(saving)
                 TURNS.labels("cancelled").inc()
+                await asyncio.shield(saving)
             raise
         finally:
             self.in_flight -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -76,5 +77,6 @@ class AuthLayer(Layer):
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
         await self._authenticate(method, context)
-        async for response in behavior(request, context):
-            yield response
+        async with aclosing(behavior(request, context)) as responses:
+            async for response in responses:
+                yield response

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -27,8 +28,9 @@ class Layer:
     async def stream(
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        async for response in behavior(request, context):
-            yield response
+        async with aclosing(behavior(request, context)) as responses:
+            async for response in responses:
+                yield response
 
 
 def _unary(layer: Layer, method: str, inner: UnaryBehavior) -> UnaryBehavior:
@@ -42,8 +44,9 @@ def _unary(layer: Layer, method: str, inner: UnaryBehavior) -> UnaryBehavior:
 def _stream(layer: Layer, method: str, inner: StreamBehavior) -> StreamBehavior:
     # ...and stream wrappers async generator functions.
     async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async for response in layer.stream(method, inner, request, context):
-            yield response
+        async with aclosing(layer.stream(method, inner, request, context)) as responses:
+            async for response in responses:
+                yield response
 
     return unary_stream
 

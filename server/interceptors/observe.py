@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -83,8 +84,9 @@ class ObserveLayer(Layer):
         self._metrics(method)[0].inc()
         started, error = time.perf_counter(), None
         try:
-            async for response in behavior(request, context):
-                yield response
+            async with aclosing(behavior(request, context)) as responses:
+                async for response in responses:
+                    yield response
         except BaseException as exc:
             error = exc
             raise

@@ -12,6 +12,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -87,5 +88,6 @@ class RequestIdLayer(Layer):
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
         self._bind(context)
-        async for response in behavior(request, context):
-            yield response
+        async with aclosing(behavior(request, context)) as responses:
+            async for response in responses:
+                yield response
