@@ -24,12 +24,6 @@ from server.timestamps import to_timestamp
 WS_MESSAGES_PER_WINDOW, WS_WINDOW_S = 30, 60
 
 
-def _retrieved(task: asyncio.Future[None]) -> None:
-    """A turn that fails before it awaits its rate-limit verdict leaves it unread; asyncio must not log it."""
-    if not task.cancelled():
-        task.exception()
-
-
 def _turn_request(request: chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest) -> TurnRequest:
     return TurnRequest(request.agent_id, request.message, request.surface, request.surface_id, request.session_id)
 
@@ -77,7 +71,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
             admitted = asyncio.ensure_future(
                 ratelimit.hit(self.deps.db, f"ws:{principal.user_id}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
             )
-            admitted.add_done_callback(_retrieved)
+            self.engine.hold(admitted)  # a turn that fails before it awaits the verdict leaves it unread
         async with aclosing(self.engine.stream(principal, _turn_request(request), admitted)) as events:
             async for event in events:
                 if event.HasField("stream_done"):

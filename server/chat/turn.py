@@ -287,7 +287,7 @@ class TurnEngine:
         except BaseException:
             if head is not None:
                 await head.aclose()
-            self._hold(stored)
+            self.hold(stored)
             raise
         self.in_flight += 1
         try:
@@ -304,7 +304,7 @@ class TurnEngine:
             if not turn.saved:
                 turn.error = "cancelled by the client"
                 saving = asyncio.ensure_future(self._save(turn))
-                self._hold(saving)
+                self.hold(saving)
                 TURNS.labels("cancelled").inc()
                 await asyncio.shield(saving)
             raise
@@ -312,7 +312,7 @@ class TurnEngine:
             self.in_flight -= 1
             await head.aclose()
 
-    def _hold(self, task: asyncio.Future[Any]) -> None:
+    def hold(self, task: asyncio.Future[Any]) -> None:
         """Keeps a task that outlives its turn referenced until it ends (so it is not garbage-collected mid-flight);
         its failure was reported where it happened, or is of no further interest."""
         self._background.add(task)
@@ -351,7 +351,7 @@ class TurnEngine:
             except Exception:
                 log.warning("memory extraction failed", exc_info=True)
 
-        self._hold(asyncio.create_task(run()))
+        self.hold(asyncio.create_task(run()))
 
     def _plan(self, agent: common_pb2.Agent, history: list[dict[str, Any]], memory: str) -> _Plan:
         catalog = self.deps.catalog
@@ -477,7 +477,7 @@ class TurnEngine:
             except Exception:  # presence is advisory; a failed update must not disturb the turn
                 log.warning("presence update failed", exc_info=True)
 
-        self._hold(asyncio.create_task(run()))
+        self.hold(asyncio.create_task(run()))
 
     async def _save(self, turn: _Turn) -> str:
         """Assistant and tool messages, usage and tool-call records, in one transaction sent as one pipeline;
