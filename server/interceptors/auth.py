@@ -4,9 +4,6 @@ is required; a verified caller is bound as the call's Principal."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import aclosing
-from typing import Any
 
 import grpc
 
@@ -17,7 +14,7 @@ from server.contract import AUTH_API_KEY, AUTH_NONE, auth_level
 from server.db.database import Database
 from server.db.notified import NotifiedCache
 from server.errors import NotFound, Unauthenticated
-from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, metadata_value
+from server.interceptors.base import Layer, metadata_value
 
 
 class AuthLayer(Layer):
@@ -62,21 +59,9 @@ class AuthLayer(Layer):
             token_expires_at=claims.expires_at,
         )
 
-    async def _authenticate(self, method: str, context: grpc.aio.ServicerContext) -> None:
+    async def before(self, method: str, context: grpc.aio.ServicerContext) -> None:
         level = auth_level(method)
         if level == AUTH_NONE:
             return
         principal = self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(context)
         principal_var.set(principal)
-
-    async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await self._authenticate(method, context)
-        return await behavior(request, context)
-
-    async def stream(
-        self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
-        await self._authenticate(method, context)
-        async with aclosing(behavior(request, context)) as responses:
-            async for response in responses:
-                yield response

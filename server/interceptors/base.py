@@ -20,14 +20,21 @@ StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 class Layer:
-    """Subclasses override `unary` and `stream`; client-streaming methods (none in the contract) pass through."""
+    """A layer that only acts before a call overrides `before`; one that wraps the call overrides `unary` and
+    `stream`. Client-streaming methods (none in the contract) pass through."""
+
+    async def before(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        pass
 
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self.before(method, context)
         return await behavior(request, context)
 
     async def stream(
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
+        await self.before(method, context)
+        # Closed, not left to the garbage collector, when this stream is: the handler learns at once that it ended.
         async with aclosing(behavior(request, context)) as responses:
             async for response in responses:
                 yield response

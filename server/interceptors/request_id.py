@@ -11,14 +11,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import aclosing
-from typing import Any
 
 import grpc
 
 from server.context import client_address_var, request_id_var
-from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, metadata_value
+from server.interceptors.base import Layer, metadata_value
 
 _VISIBLE_ID = re.compile(r"[!-~]{1,128}")
 
@@ -70,7 +67,7 @@ class RequestIdLayer(Layer):
             self._verdicts[peer] = verdict
         return verdict
 
-    def _bind(self, context: grpc.aio.ServicerContext) -> None:
+    async def before(self, method: str, context: grpc.aio.ServicerContext) -> None:
         rid = metadata_value(context, "x-request-id")
         if not valid_request_id(rid):
             rid = str(uuid.uuid4())
@@ -79,15 +76,3 @@ class RequestIdLayer(Layer):
         client_address_var.set(self.client_address(context))
         # Set before the call runs so an error's status carries it too; handlers add theirs with add_trailers.
         context.set_trailing_metadata((("x-request-id", rid),))
-
-    async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        self._bind(context)
-        return await behavior(request, context)
-
-    async def stream(
-        self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
-        self._bind(context)
-        async with aclosing(behavior(request, context)) as responses:
-            async for response in responses:
-                yield response
