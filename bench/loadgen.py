@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import statistics
 import struct
 import subprocess
 import tempfile
 from pathlib import Path
 
 from google.protobuf.message import Message
+
+from bench.common import percentiles
 
 
 def available() -> bool:
@@ -68,11 +69,11 @@ def h2load_grpc(
             [*args, f"http://{target}{method}"], capture_output=True, text=True, check=True, timeout=seconds + 60
         ).stdout
         # One line per request: start (µs since epoch), status, latency (µs).
-        latencies = sorted(int(line.split()[2]) / 1000 for line in log.read_text().splitlines() if line.strip())
+        latency = percentiles([int(line.split()[2]) / 1e6 for line in log.read_text().splitlines() if line.strip()])
     done = re.search(r"(\d+) succeeded, (\d+) failed, (\d+) errored", out)
     return {
         "rps": float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": round(statistics.median(latencies), 3),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 3),
+        "p50_ms": latency["p50_ms"],
+        "p99_ms": latency["p99_ms"],
         "failed": int(done.group(2)) + int(done.group(3)) if done else -1,
     }
