@@ -135,6 +135,16 @@ async def register(
     return body
 
 
+def register_users(gateway: GatewayThread, n: int) -> list[dict]:
+    """n accounts, registered once per module on a private loop (argon2 makes each registration costly)."""
+
+    async def go() -> list[dict]:
+        async with aiohttp.ClientSession(base_url=gateway.http_url) as session:
+            return list(await asyncio.gather(*(register(session) for _ in range(n))))
+
+    return asyncio.run(go())
+
+
 def bearer(account: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {account['tokens']['accessToken']}"}
 

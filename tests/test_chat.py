@@ -23,7 +23,7 @@ import grpc
 import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import api, bearer, register, sql
+from tests.conftest import api, bearer, register_users, sql
 from tests.harness import GatewayThread
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
@@ -47,16 +47,6 @@ GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Shared helpers (imported by the other test_chat_* modules)
-
-
-def register_users(gateway: GatewayThread, n: int) -> list[dict]:
-    """n accounts, registered once per module on a private loop (argon2 makes each registration costly)."""
-
-    async def go() -> list[dict]:
-        async with aiohttp.ClientSession(base_url=gateway.http_url) as session:
-            return list(await asyncio.gather(*(register(session) for _ in range(n))))
-
-    return asyncio.run(go())
 
 
 async def messages_of(gateway: GatewayThread, session_id: str) -> list[dict[str, Any]]:

@@ -233,16 +233,21 @@ async def _copies_serving(parent: subprocess.Popen[bytes], ports: tuple[int, int
     raise AssertionError(f"two copies not listening on {ports}: {_copies(parent)}")
 
 
-async def test_processes_share_the_ports_and_a_dead_copy_is_replaced(tmp_path: Path, postgres: Postgres) -> None:
+def start_copies(tmp_path: Path, postgres: Postgres, database: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`serve --processes 2` on a fresh database and fixed free ports: (parent, HTTP port, gRPC port)."""
     http_port, grpc_port = free_port(), free_port()
     env = base_env(
-        DATABASE_URL=postgres.fresh_database("cli_processes"),
+        DATABASE_URL=postgres.fresh_database(database),
         JWT_SECRET=TEST_SECRET,
         ASTRA_HTTP_PORT=str(http_port),
         ASTRA_GRPC_PORT=str(grpc_port),
         ASTRA_DRAIN_DELAY_S="0",
     )
-    proc = start(["--processes", "2"], env, tmp_path)
+    return start(["--processes", "2"], env, tmp_path), http_port, grpc_port
+
+
+async def test_processes_share_the_ports_and_a_dead_copy_is_replaced(tmp_path: Path, postgres: Postgres) -> None:
+    proc, http_port, grpc_port = start_copies(tmp_path, postgres, "cli_processes")
     try:
         url = f"http://127.0.0.1:{http_port}"
         await wait_ready(url, proc)
@@ -268,15 +273,7 @@ async def test_processes_share_the_ports_and_a_dead_copy_is_replaced(tmp_path: P
 
 
 async def test_copies_stop_when_their_parent_is_killed(tmp_path: Path, postgres: Postgres) -> None:
-    http_port, grpc_port = free_port(), free_port()
-    env = base_env(
-        DATABASE_URL=postgres.fresh_database("cli_orphans"),
-        JWT_SECRET=TEST_SECRET,
-        ASTRA_HTTP_PORT=str(http_port),
-        ASTRA_GRPC_PORT=str(grpc_port),
-        ASTRA_DRAIN_DELAY_S="0",
-    )
-    proc = start(["--processes", "2"], env, tmp_path)
+    proc, http_port, grpc_port = start_copies(tmp_path, postgres, "cli_orphans")
     copies: set[int] = set()
     try:
         await wait_ready(f"http://127.0.0.1:{http_port}", proc)

@@ -15,22 +15,12 @@ import psycopg
 import pytest
 
 from astra.v1 import common_pb2, workspaces_pb2, workspaces_pb2_grpc
-from tests.conftest import api, register, sql, unique_email
+from tests.conftest import api, register, register_users, sql, unique_email
 from tests.harness import GatewayThread
 
 
 def error_code(body: Any) -> str:
     return body["error"]["code"]
-
-
-def register_users(gateway: GatewayThread, n: int) -> list[dict]:
-    """Registers n accounts once per module, on a private loop (argon2 makes each registration costly)."""
-
-    async def go() -> list[dict]:
-        async with aiohttp.ClientSession(base_url=gateway.http_url) as session:
-            return list(await asyncio.gather(*(register(session) for _ in range(n))))
-
-    return asyncio.run(go())
 
 
 @pytest.fixture(scope="module")

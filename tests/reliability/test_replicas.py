@@ -98,13 +98,23 @@ async def test_a_tool_cache_clear_on_one_replica_empties_it_for_both(
         assert after["http_fetch"]["entries"] == 0
 
 
-async def _status_within(session: aiohttp.ClientSession, path: str, headers: dict, want: int, seconds: float) -> int:
-    """The status of GET path, polled until it is `want` or `seconds` pass (a notice between replicas is async)."""
+async def _until(
+    session: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    headers: dict,
+    done: Callable[[int, dict], bool],
+    json: dict | None = None,
+    seconds: float = 2.0,
+) -> tuple[int, dict]:
+    """The last (status, body) of a request repeated until `done(status, body)` or `seconds` pass (a notice
+    between replicas is async)."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        async with session.get(path, headers=headers) as resp:
-            if resp.status == want or asyncio.get_running_loop().time() > deadline:
-                return resp.status
+        async with session.request(method, path, json=json, headers=headers) as resp:
+            result = resp.status, await resp.json()
+        if done(*result) or asyncio.get_running_loop().time() > deadline:
+            return result
         await asyncio.sleep(0.02)
 
 
@@ -118,7 +128,8 @@ async def test_a_logout_on_one_replica_revokes_the_token_on_the_other(
             assert resp.status == 200
     async with http.post("/auth/logout", json={}, headers=bearer(account)) as resp:
         assert resp.status == 200
-    assert await _status_within(http2, "/workspaces", bearer(account), 401, 2.0) == 401
+    status, _ = await _until(http2, "GET", "/workspaces", bearer(account), lambda s, b: s == 401)
+    assert status == 401
 
 
 async def test_a_member_removed_on_one_replica_loses_the_workspace_on_the_other(
@@ -139,36 +150,13 @@ async def test_a_member_removed_on_one_replica_loses_the_workspace_on_the_other(
     ) as resp:
         assert resp.status == 200
     # Demoted on one replica: the other refuses the next write at once (no stale admin role).
-    deadline = asyncio.get_running_loop().time() + 2.0
-    while True:
-        async with http2.post("/agents", json={"id": "replica-viewer-agent"}, headers=in_workspace) as resp:
-            if resp.status == 403 or asyncio.get_running_loop().time() > deadline:
-                assert resp.status == 403, await resp.text()
-                break
-        await asyncio.sleep(0.02)
+    viewer_agent = {"id": "replica-viewer-agent"}
+    status, body = await _until(http2, "POST", "/agents", in_workspace, lambda s, b: s == 403, viewer_agent)
+    assert status == 403, body
     async with http.delete(f"/workspaces/{workspace_id}/members/{member['user']['id']}", headers=bearer(owner)) as r:
         assert r.status == 200, await r.text()
-    assert await _status_within(http2, "/agents", in_workspace, 404, 2.0) == 404
-
-
-async def _until(
-    session: aiohttp.ClientSession,
-    method: str,
-    path: str,
-    headers: dict,
-    done: Callable[[int, dict], bool],
-    json: dict | None = None,
-    seconds: float = 2.0,
-) -> tuple[int, dict]:
-    """The last (status, body) of a request repeated until `done(status, body)` or `seconds` pass (a notice
-    between replicas is async)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        async with session.request(method, path, json=json, headers=headers) as resp:
-            result = resp.status, await resp.json()
-        if done(*result) or asyncio.get_running_loop().time() > deadline:
-            return result
-        await asyncio.sleep(0.02)
+    status, _ = await _until(http2, "GET", "/agents", in_workspace, lambda s, b: s == 404)
+    assert status == 404
 
 
 async def test_an_agent_changed_on_one_replica_is_served_fresh_by_the_other(
