@@ -2,8 +2,9 @@
 
 Time to first token (TTFT) and to the end of the turn through the gateway over SSE, WebSocket and gRPC, minus the
 same times calling the fake provider directly; then /agent/chat turns per second at 50 and 200 concurrent clients,
-with the gateway's CPU per turn. Twice: `astra serve` as is, and with the memory indexer held back, as when the
-workers run elsewhere. Conversations are 10 turns long. Loopback only, bounded.
+with the gateway's CPU per turn. Three ways: `astra serve` as is (its memory indexer gives way to live turns),
+the same with the indexer never giving way, and with the indexer held back, as when the workers run elsewhere.
+Conversations are 10 turns long. Loopback only, bounded.
 """
 
 from __future__ import annotations
@@ -161,6 +162,15 @@ async def chat_rps(gw: Gateway, token: str, agent: str, concurrency: int, second
         return done / (time.perf_counter() - started)
 
 
+async def indexer_counters(gw: Gateway) -> tuple[float, float]:
+    """(memory items embedded, seconds the indexer gave way to turns) from the gateway's /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{gw.http_url}/metrics") as resp:
+        text = await resp.text()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    names = ("astra_memory_items_embedded_total", "astra_memory_index_yielded_seconds_total")
+    return (float(values.get(names[0], 0)), float(values.get(names[1], 0)))
+
+
 async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: float, env: dict[str, str]) -> dict:
     env = {"OPENAI_BASE_URL": f"{fake_url}/v1", "OPENAI_API_KEY": "bench-key", "ASTRA_DB_POOL_MAX": "20", **env}
     with Gateway(env=env) as gw:
@@ -178,11 +188,24 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
         direct = await direct_turns(fake_url, n)
         base = {"ttft": percentiles([t for t, _ in direct]), "turn": percentiles([t for _, t in direct])}
         result: dict = {"direct_provider": base, "transports": {}, "chat_rps": {}}
-        for name, samples in (
+        embedded_before, yielded_before = await indexer_counters(gw)
+        started = time.perf_counter()
+        sequential = (
             ("sse", await sse_turns(gw, token, agent, n)),
             ("ws", await ws_turns(gw, tokens, agents, n)),
             ("grpc", await grpc_turns(gw, token, agent, n)),
-        ):
+        )
+        elapsed = time.perf_counter() - started
+        embedded, yielded = await indexer_counters(gw)
+        # What the indexer got done meanwhile: each turn stored two messages to embed.
+        result["indexer_during_sequential_turns"] = {
+            "messages_written": 2 * 3 * n,
+            "embedded": int(embedded - embedded_before),
+            "embedded_per_s": round((embedded - embedded_before) / elapsed, 1),
+            "yielded_s": round(yielded - yielded_before, 2),
+            "elapsed_s": round(elapsed, 2),
+        }
+        for name, samples in sequential:
             stats = {"ttft": percentiles([t for t, _ in samples]), "turn": percentiles([t for _, t in samples])}
             # What the gateway adds: to the first token, and to the whole turn (which includes storing the reply).
             added = {
@@ -201,19 +224,23 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
     return result
 
 
-async def main(n: int, concurrency: tuple[int, ...], seconds: float) -> None:
+MODES = {
+    # `astra serve` as is: the memory indexer embeds every new message on the same two cores, giving way to live
+    # turns (ASTRA_MEMORY_INDEX_SHARE, 0.25 of its time while turns run).
+    "one_process": {},
+    # The same with the indexer never giving way: what the turns pay when embedding competes for the cores.
+    "one_process_share_1": {"ASTRA_MEMORY_INDEX_SHARE": "1"},
+    # The request path alone, as when the workers run elsewhere (deploy/: their own Deployment).
+    "workers_elsewhere": {"ASTRA_MEMORY_INDEX_INTERVAL_S": "3600"},
+}
+
+
+async def main(n: int, concurrency: tuple[int, ...], seconds: float, modes: list[str]) -> None:
     fake_port = free_port()
     fake = start_fake(fake_port)
     fake_url = f"http://127.0.0.1:{fake_port}"
     try:
-        results = {
-            # `astra serve` as is: the memory indexer embeds every new message on the same two cores.
-            "one_process": await run(fake_url, n, concurrency, seconds, {}),
-            # The request path alone, as when the workers run elsewhere (deploy/: their own Deployment).
-            "workers_elsewhere": await run(
-                fake_url, n, concurrency, seconds, {"ASTRA_MEMORY_INDEX_INTERVAL_S": "3600"}
-            ),
-        }
+        results = {mode: await run(fake_url, n, concurrency, seconds, MODES[mode]) for mode in modes}
     finally:
         fake.terminate()
         fake.wait(10)
@@ -228,9 +255,11 @@ async def main(n: int, concurrency: tuple[int, ...], seconds: float) -> None:
             f"{v['turns_per_s']} turns/s at {c[1:]} clients ({v['gateway_cpu_ms_per_turn']} ms CPU/turn)"
             for c, v in r["chat_rps"].items()
         )
+        indexer = r["indexer_during_sequential_turns"]
         return (
             f"{mode}: TTFT added (p50/p99) {added('added_ttft')}; whole turn added {added('added_turn')};"
-            f" /agent/chat {rps}"
+            f" indexer embedded {indexer['embedded']} of {indexer['messages_written']} new messages meanwhile"
+            f" ({indexer['embedded_per_s']}/s); /agent/chat {rps}"
         )
 
     save("chat_overhead", results, "\n".join(line(mode) for mode in results))
@@ -241,5 +270,6 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=300, help="turns per transport")
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[50, 200])
     parser.add_argument("-s", "--seconds", type=float, default=10.0)
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     args = parser.parse_args()
-    asyncio.run(main(args.n, tuple(args.concurrency), args.seconds))
+    asyncio.run(main(args.n, tuple(args.concurrency), args.seconds, args.modes))

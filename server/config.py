@@ -104,6 +104,8 @@ class Settings:
     embedding_api_key: str = field(default="", repr=False)
     # Seconds the memory indexer sleeps when nothing is waiting for an embedding.
     memory_index_interval_s: float = 0.5
+    # The share of its time the local indexer may spend embedding while chat turns are running in its process.
+    memory_index_share: float = 0.25
 
     @property
     def embedded_db(self) -> bool:
@@ -161,9 +163,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedding_base_url=env.get("ASTRA_EMBEDDING_BASE_URL", "").strip(),
         embedding_api_key=env.get("ASTRA_EMBEDDING_API_KEY", ""),
         memory_index_interval_s=_float(env, "ASTRA_MEMORY_INDEX_INTERVAL_S", 0.5),
+        memory_index_share=_float(env, "ASTRA_MEMORY_INDEX_SHARE", 0.25),
     )
     if settings.processes < 1:
         raise ConfigError(f"ASTRA_PROCESSES must be at least 1, got {settings.processes}")
+    if not 0 < settings.memory_index_share <= 1:
+        raise ConfigError(f"ASTRA_MEMORY_INDEX_SHARE must be above 0 and at most 1, got {settings.memory_index_share}")
     if settings.embedding_provider not in ("local", "openai"):
         raise ConfigError(f"ASTRA_EMBEDDING_PROVIDER must be local or openai, got {settings.embedding_provider!r}")
     for cidr in settings.trusted_proxies:

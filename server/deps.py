@@ -3,12 +3,13 @@ page tokens, the skill/tool catalog and the caches of who may call as whom, agen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.auth.tokens import AccessTokens
 from server.config import Settings
 from server.db.database import Database
 from server.db.notified import NotifiedCache
+from server.foreground import Foreground
 from server.health import HealthState
 from server.paging import PageTokens
 from server.providers.registry import Providers
@@ -30,6 +31,8 @@ class Deps:
     memberships: NotifiedCache
     visible_agents: NotifiedCache
     workspace_views: NotifiedCache
+    # Chat turns in flight in this process, which the memory indexer's local embedding gives way to.
+    foreground: Foreground = field(default_factory=Foreground)
 
     @property
     def caches(self) -> tuple[NotifiedCache, ...]:

@@ -18,3 +18,7 @@ CHAT_OVERHEAD = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
 )
 TURNS = Counter("astra_chat_turns_total", "Chat turns by outcome", ["outcome"])
+MEMORY_EMBEDDED = Counter("astra_memory_items_embedded_total", "Memory items the indexer has embedded")
+MEMORY_INDEX_YIELDED = Counter(
+    "astra_memory_index_yielded_seconds_total", "Seconds the memory indexer waited so that live chat turns had the CPU"
+)

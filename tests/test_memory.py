@@ -5,6 +5,7 @@ route, the memory tools, and memory in the turn (context before inference, autoE
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,24 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import JsonbDumper
 
+from server.foreground import LINGER_S
 from server.memory.embeddings import MiniLM, single_threaded_blas
+from server.memory.indexer import BATCH
 from server.memory.writes import merge_patch, write_daily
 from tests.harness import GatewayThread
 from tests.providers.fake_vendors import FakeVendor, Reply, openai_text_stream
-from tests.test_chat import OPENAI_KEY, api, chat, new_agent, new_workspace, register_users, sql, turn, wait_until
+from tests.test_chat import (
+    OPENAI_KEY,
+    api,
+    chat,
+    metric_value,
+    new_agent,
+    new_workspace,
+    register_users,
+    sql,
+    turn,
+    wait_until,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
@@ -377,3 +391,44 @@ async def test_openai_compatible_embedder_posts_to_embeddings_and_checks_the_dim
             await embedder.embed(["a"])
     finally:
         await runner.cleanup()
+
+
+async def test_the_indexer_gives_way_to_turns_in_flight_and_still_embeds_everything(
+    http: aiohttp.ClientSession, gateway: GatewayThread, vendor: FakeVendor
+) -> None:
+    """Local embedding shares the gateway's cores: while a turn streams it waits between batches
+    (ASTRA_MEMORY_INDEX_SHARE), and the wait shows in /metrics; with no turn running it does not wait."""
+    (me,) = register_users_async_guard(gateway, 1)
+    ws = personal(me)
+    agent = await new_agent(http, me, model="openai/gpt-4o-mini")
+    yielded = "astra_memory_index_yielded_seconds_total"
+
+    async def write_and_embed(label: str) -> None:
+        for i in range(BATCH + 8):  # two batches
+            await daily(gateway, me, ws, "note", f"{label}, entry number {i}")
+        await wait_until(lambda: embedded(gateway), 30, f"entries written {label} embedded")
+
+    await daily(gateway, me, ws, "note", "the embedding model is loaded before the turn")
+    await wait_until(lambda: embedded(gateway), 30, "earlier items embedded")
+
+    # Two batches' worth of entries written while a turn streams for about three seconds.
+    vendor.reset()
+    vendor.script(Reply(chunks=openai_text_stream(["word "] * 26), chunk_delay=0.1))
+    before = await metric_value(http, yielded)
+    streaming = asyncio.ensure_future(chat(http, me, turn(agent, "Tell me a long story")))
+
+    async def reached_vendor() -> bool:
+        return bool(vendor.requests)
+
+    await wait_until(reached_vendor, 5, "the turn reached the vendor")
+    await write_and_embed("while the turn streams")
+    assert await metric_value(http, yielded) > before
+    status, body, _ = await streaming
+    assert status == 200 and body["content"] == "word " * 26
+
+    # No turn running, nor one just ended: the same work goes without a pause.
+    await wait_until(lambda: embedded(gateway), 30, "the turn's messages embedded")
+    await asyncio.sleep(LINGER_S + 0.2)
+    before = await metric_value(http, yielded)
+    await write_and_embed("with nothing else running")
+    assert await metric_value(http, yielded) == before

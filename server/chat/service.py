@@ -144,7 +144,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
             providers.append(health)
         degraded = any(p.configured and p.circuit_state != "closed" for p in providers)
         return chat_pb2.GetAgentHealthResponse(
-            status="degraded" if degraded else "ok", providers=providers, turns_in_flight=self.engine.in_flight
+            status="degraded" if degraded else "ok", providers=providers, turns_in_flight=self.deps.foreground.active
         )
 
 

@@ -180,7 +180,6 @@ class TurnEngine:
         self.deps = deps
         self.providers = providers
         self.tools = tools
-        self.in_flight = 0
         self._background: set[asyncio.Future[Any]] = set()
 
     async def _usable(self, conn: Any, principal: Principal, agent_id: str) -> tuple[ResolvedAgent, WorkspaceView]:
@@ -289,28 +288,26 @@ class TurnEngine:
                 await head.aclose()
             self.hold(stored)
             raise
-        self.in_flight += 1
-        try:
-            yield _event(
-                session_resolved=chat_pb2.SessionResolved(session_id=session["id"], agent_id=agent.id, created=created)
-            )
-            async with aclosing(self._converse(turn, plan, head)) as events:
-                async for event in events:
-                    yield event
-        except (asyncio.CancelledError, GeneratorExit):
-            # The client went away: keep what was said so far, then let the cancellation through. A call cancelled
-            # while this stream waited at a `yield` (its reader behind) closes the stream instead (GeneratorExit);
-            # the save is held apart, so it completes whatever becomes of this frame.
-            if not turn.saved:
-                turn.error = "cancelled by the client"
-                saving = asyncio.ensure_future(self._save(turn))
-                self.hold(saving)
-                TURNS.labels("cancelled").inc()
-                await asyncio.shield(saving)
-            raise
-        finally:
-            self.in_flight -= 1
-            await head.aclose()
+        with self.deps.foreground.hold():
+            try:
+                resolved_event = chat_pb2.SessionResolved(session_id=session["id"], agent_id=agent.id, created=created)
+                yield _event(session_resolved=resolved_event)
+                async with aclosing(self._converse(turn, plan, head)) as events:
+                    async for event in events:
+                        yield event
+            except (asyncio.CancelledError, GeneratorExit):
+                # The client went away: keep what was said so far, then let the cancellation through. A call cancelled
+                # while this stream waited at a `yield` (its reader behind) closes the stream instead (GeneratorExit);
+                # the save is held apart, so it completes whatever becomes of this frame.
+                if not turn.saved:
+                    turn.error = "cancelled by the client"
+                    saving = asyncio.ensure_future(self._save(turn))
+                    self.hold(saving)
+                    TURNS.labels("cancelled").inc()
+                    await asyncio.shield(saving)
+                raise
+            finally:
+                await head.aclose()
 
     def hold(self, task: asyncio.Future[Any]) -> None:
         """Keeps a task that outlives its turn referenced until it ends (so it is not garbage-collected mid-flight);

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from server.memory import store
 from server.memory.search import embedder_for
+from server.metrics import MEMORY_EMBEDDED
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -35,4 +36,5 @@ async def index_once(deps: Deps, batch: int = BATCH) -> int:
             await store.count_failed_attempt(conn, [r["id"] for r in rows])
             return len(rows)
         await store.set_embeddings(conn, [(r["id"], v) for r, v in zip(rows, vectors, strict=True)])
+    MEMORY_EMBEDDED.inc(len(rows))
     return len(rows)

@@ -1,16 +1,21 @@
-"""Worker: keeps memory embeddings up to date (see server.memory.indexer)."""
+"""Worker: keeps memory embeddings up to date (see server.memory.indexer). With the local model, embedding is
+CPU-bound on the gateway's own cores, so while chat turns run in this process it paces itself to
+`memory_index_share` of its time (server.foreground); new messages are found by their words meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
+from server.foreground import Pacer
 from server.memory import binding
 from server.memory.embeddings import LocalEmbedder
 from server.memory.indexer import index_once
 from server.memory.search import embedder_for
+from server.metrics import MEMORY_INDEX_YIELDED
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -21,19 +26,27 @@ log = logging.getLogger(__name__)
 async def run(deps: Deps, stop: asyncio.Event) -> None:
     binding.bind(deps)
     embedder = embedder_for(deps.settings)
-    if isinstance(embedder, LocalEmbedder):
+    local = isinstance(embedder, LocalEmbedder)
+    pacer = Pacer(deps.foreground, deps.settings.memory_index_share if local else 1.0)
+    if local:
         # Loaded once per process, before the first turn or search needs it.
         try:
             await embedder.warm()
         except Exception:
             log.warning("could not load the local embedding model", exc_info=True)
     while not stop.is_set():
+        started = time.monotonic()
         try:
             claimed = await index_once(deps)
         except Exception:
             log.warning("memory indexing failed", exc_info=True)
             claimed = 0
+        # More may be waiting: go on at once, unless live turns need the cores.
         if claimed:
-            continue  # more may be waiting: keep going while there is work
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=deps.settings.memory_index_interval_s)
+            wait = pacer.pause(time.monotonic() - started)
+            MEMORY_INDEX_YIELDED.inc(wait)
+        else:
+            wait = deps.settings.memory_index_interval_s
+        if wait:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
