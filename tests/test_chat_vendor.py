@@ -479,3 +479,29 @@ async def test_a_turn_cancelled_while_its_reader_is_behind_keeps_what_was_said(
     user_row, reply = await wait_until(stored, what="the partial answer stored")
     assert (user_row["content"], reply["error"]) == ("talk a lot", "cancelled by the client")
     assert 0 < len(reply["content"]) < len("".join(words)) and "".join(words).startswith(reply["content"])
+
+
+async def test_a_grpc_caller_that_falls_behind_and_cancels_keeps_what_was_said(
+    gateway: GatewayThread, vendor: FakeVendor, user: dict, agent: str
+) -> None:
+    """The same over the network: a gRPC caller stops reading until HTTP/2 flow control holds the turn back, then
+    cancels: the handler's stream is closed where it waits to hand over its next event, and what it said is stored."""
+    words = [f"{i:04d}" + "x" * 1000 + " " for i in range(400)]  # ~400 KB: well past the flow-control windows
+    vendor.script(Reply(chunks=openai_text_stream(words), chunk_delay=0.001))
+    # Without BDP probing the receive window stays at its 64 KiB start instead of growing to megabytes.
+    async with grpc.aio.insecure_channel(gateway.grpc_target, options=[("grpc.http2.bdp_probe", 0)]) as channel:
+        stream = chat_pb2_grpc.ChatServiceStub(channel).ChatStream(
+            chat_pb2.ChatStreamRequest(agent_id=agent, message="talk a lot", surface_id=uuid.uuid4().hex),
+            metadata=grpc_metadata(user),
+        )
+        session_id = (await stream.read()).session_resolved.session_id
+        await asyncio.sleep(1.5)  # 400 chunks 1 ms apart would be over by now, were the caller reading
+        stream.cancel()
+
+    async def stored() -> list[dict]:
+        rows = await messages_of(gateway, session_id)
+        return rows if len(rows) == 2 else []
+
+    user_row, reply = await wait_until(stored, what="the partial answer stored")
+    assert (user_row["content"], reply["error"]) == ("talk a lot", "cancelled by the client")
+    assert 0 < len(reply["content"]) < len("".join(words)) and "".join(words).startswith(reply["content"])
