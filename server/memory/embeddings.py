@@ -184,20 +184,29 @@ class LocalEmbedder:
             return np.zeros((0, DIM), dtype=np.float32)
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.encode_sync, texts)
 
-    async def warm(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+    async def warm(self, background: bool = False) -> None:
+        """Loads the model here and, with `background`, in the indexer's child process too: neither the first query
+        nor the first batch pays for loading it, and the indexer's pacing measures embedding, not loading."""
+        loop = asyncio.get_running_loop()
+        loads = [loop.run_in_executor(self._executor, self._load)]
+        if background:
+            loads.append(loop.run_in_executor(self._background_pool(), _background_encode, []))
+        await asyncio.gather(*loads)
 
-    async def embed_background(self, texts: list[str]) -> np.ndarray:
-        """For the indexer: the same model in a child process at low CPU priority, so bulk embedding of stored
-        messages never competes with live requests (a chat turn's first token, a search's query embedding)."""
-        if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+    def _background_pool(self) -> ProcessPoolExecutor:
         if self._background is None:
             # spawn, not fork: forking a process that runs gRPC threads is unsafe.
             self._background = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_background_init
             )
-        return await asyncio.get_running_loop().run_in_executor(self._background, _background_encode, texts)
+        return self._background
+
+    async def embed_background(self, texts: list[str]) -> np.ndarray:
+        """For the indexer: the same model in a child process at low CPU priority, off the event loop's GIL. A low
+        priority alone does not keep it from slowing live turns: the indexer also paces itself (server.foreground)."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return await asyncio.get_running_loop().run_in_executor(self._background_pool(), _background_encode, texts)
 
 
 _background_model: MiniLM | None = None

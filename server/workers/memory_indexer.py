@@ -29,9 +29,9 @@ async def run(deps: Deps, stop: asyncio.Event) -> None:
     local = isinstance(embedder, LocalEmbedder)
     pacer = Pacer(deps.foreground, deps.settings.memory_index_share if local else 1.0)
     if local:
-        # Loaded once per process, before the first turn or search needs it.
+        # Loaded once per process, before the first turn, search or batch needs it.
         try:
-            await embedder.warm()
+            await embedder.warm(background=True)
         except Exception:
             log.warning("could not load the local embedding model", exc_info=True)
     while not stop.is_set():
