@@ -451,6 +451,18 @@ async def test_a_client_disconnect_cancels_the_vendor_request_and_keeps_what_was
     assert len(vendor.requests) == 1
 
 
+async def partial_reply_kept(gateway: GatewayThread, session_id: str, whole: str) -> None:
+    """The session holds the user's "talk a lot" and, within the wait, a reply cut short of `whole` by a cancel."""
+
+    async def stored() -> list[dict]:
+        rows = await messages_of(gateway, session_id)
+        return rows if len(rows) == 2 else []
+
+    user_row, reply = await wait_until(stored, what="the partial answer stored")
+    assert (user_row["content"], reply["error"]) == ("talk a lot", "cancelled by the client")
+    assert 0 < len(reply["content"]) < len(whole) and whole.startswith(reply["content"])
+
+
 async def test_a_turn_cancelled_while_its_reader_is_behind_keeps_what_was_said(
     gateway: GatewayThread, vendor: FakeVendor, user: dict, agent: str
 ) -> None:
@@ -471,14 +483,7 @@ async def test_a_turn_cancelled_while_its_reader_is_behind_keeps_what_was_said(
         return resolved.session_resolved.session_id
 
     session_id = gateway.run(read_one_then_fall_behind())
-
-    async def stored() -> list[dict]:
-        rows = await messages_of(gateway, session_id)
-        return rows if len(rows) == 2 else []
-
-    user_row, reply = await wait_until(stored, what="the partial answer stored")
-    assert (user_row["content"], reply["error"]) == ("talk a lot", "cancelled by the client")
-    assert 0 < len(reply["content"]) < len("".join(words)) and "".join(words).startswith(reply["content"])
+    await partial_reply_kept(gateway, session_id, "".join(words))
 
 
 async def test_a_grpc_caller_that_falls_behind_and_cancels_keeps_what_was_said(
@@ -497,11 +502,4 @@ async def test_a_grpc_caller_that_falls_behind_and_cancels_keeps_what_was_said(
         session_id = (await stream.read()).session_resolved.session_id
         await asyncio.sleep(1.5)  # 400 chunks 1 ms apart would be over by now, were the caller reading
         stream.cancel()
-
-    async def stored() -> list[dict]:
-        rows = await messages_of(gateway, session_id)
-        return rows if len(rows) == 2 else []
-
-    user_row, reply = await wait_until(stored, what="the partial answer stored")
-    assert (user_row["content"], reply["error"]) == ("talk a lot", "cancelled by the client")
-    assert 0 < len(reply["content"]) < len("".join(words)) and "".join(words).startswith(reply["content"])
+    await partial_reply_kept(gateway, session_id, "".join(words))
