@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from server.foreground import LINGER_S, Foreground, Pacer
@@ -45,3 +47,25 @@ def test_the_pacer_holds_work_to_its_share_only_while_turns_run() -> None:
         assert Pacer(foreground, 1.0).pause(0.2) == 0  # share 1: never gives way
     clock.now += 2 * LINGER_S
     assert quarter.pause(0.2) == 0
+
+
+async def test_a_pause_ends_when_the_turns_it_gives_way_to_are_over() -> None:
+    clock = Clock()
+    foreground = Foreground(clock)
+    pacer = Pacer(foreground, 0.5)
+    stop = asyncio.Event()
+    with foreground.hold():
+        waiting = asyncio.ensure_future(pacer.give_way(30.0, stop))  # 30 s at a half share, while turns go on
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+    clock.now += LINGER_S  # the last turn ended a while ago
+    waited = await asyncio.wait_for(waiting, 2)
+    assert 0.3 <= waited < 2
+
+    with foreground.hold():
+        waiting = asyncio.ensure_future(pacer.give_way(30.0, stop))
+        await asyncio.sleep(0.1)
+        stop.set()  # shutdown does not wait for the pause either
+        assert await asyncio.wait_for(waiting, 2) < 2
+    clock.now += LINGER_S
+    assert await pacer.give_way(30.0, asyncio.Event()) == 0  # nothing live: no pause at all

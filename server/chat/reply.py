@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 
 from astra.v1 import chat_pb2
@@ -22,18 +23,19 @@ def stream_error(error: chat_pb2.StreamError) -> AstraError:
 async def run_to_end(engine: TurnEngine, principal: Principal, request: TurnRequest) -> dict[str, Any]:
     """The fields of the chat-response shape (content, session_id, tools_used, usage, model, overhead_ms,
     message_id) from the turn's stream_done; its error event raised as a status."""
-    async for event in engine.stream(principal, request):
-        if event.HasField("error"):
-            raise stream_error(event.error)
-        if event.HasField("stream_done"):
-            done = event.stream_done
-            return {
-                "content": done.content,
-                "session_id": done.session_id,
-                "tools_used": done.tools_used,
-                "usage": done.usage,
-                "model": done.model,
-                "overhead_ms": done.overhead_ms,
-                "message_id": done.message_id,
-            }
+    async with aclosing(engine.stream(principal, request)) as events:
+        async for event in events:
+            if event.HasField("error"):
+                raise stream_error(event.error)
+            if event.HasField("stream_done"):
+                done = event.stream_done
+                return {
+                    "content": done.content,
+                    "session_id": done.session_id,
+                    "tools_used": done.tools_used,
+                    "usage": done.usage,
+                    "model": done.model,
+                    "overhead_ms": done.overhead_ms,
+                    "message_id": done.message_id,
+                }
     raise Unavailable("the turn ended without an answer")

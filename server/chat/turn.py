@@ -259,36 +259,37 @@ class TurnEngine:
         if principal.role == "viewer":
             raise PermissionDenied("viewers cannot chat with agents")
         request = _check(request)
-        turn_id = new_id("turn")
-        session, created, resolved, history = await self._open(principal, request, admitted)
-        agent = resolved.agent
-        # The query embedding runs on its own thread while the message is stored and memory is searched.
-        embedding = (
-            asyncio.ensure_future(embedder_for(self.deps.settings).embed([request.message]))
-            if memory_recall.wanted(agent.memory)
-            else None
-        )
-        # The user's message is committed before any of the reply reaches the client, so it survives whatever
-        # happens next; the provider is already called while the commit is under way, which takes the commit off
-        # the time to first token. Shielded: a client that goes away does not cut the write short.
-        stored = asyncio.ensure_future(
-            self._store_user_message(principal, session["id"], agent.id, request.message, turn_id)
-        )
-        turn = _Turn(principal, agent, session["id"], turn_id, user_message=request.message)
-        history.append(sessions.message_row(session["id"], "user", request.message, agent.id))
-        head: _Prefetched | None = None
-        try:
-            memory = await self._recall(principal, agent, request.message, embedding, session["id"])
-            plan = self._plan(agent, history, memory)
-            head = _Prefetched(self.providers.stream(plan.provider, plan.completion(agent, 0)))
-            if not await asyncio.shield(stored):
-                raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
-        except BaseException:
-            if head is not None:
-                await head.aclose()
-            self.hold(stored)
-            raise
+        # Counted from here, not from the first event: the work before it is what the first token waits for.
         with self.deps.foreground.hold():
+            turn_id = new_id("turn")
+            session, created, resolved, history = await self._open(principal, request, admitted)
+            agent = resolved.agent
+            # The query embedding runs on its own thread while the message is stored and memory is searched.
+            embedding = (
+                asyncio.ensure_future(embedder_for(self.deps.settings).embed([request.message]))
+                if memory_recall.wanted(agent.memory)
+                else None
+            )
+            # The user's message is committed before any of the reply reaches the client, so it survives whatever
+            # happens next; the provider is already called while the commit is under way, which takes the commit off
+            # the time to first token. Shielded: a client that goes away does not cut the write short.
+            stored = asyncio.ensure_future(
+                self._store_user_message(principal, session["id"], agent.id, request.message, turn_id)
+            )
+            turn = _Turn(principal, agent, session["id"], turn_id, user_message=request.message)
+            history.append(sessions.message_row(session["id"], "user", request.message, agent.id))
+            head: _Prefetched | None = None
+            try:
+                memory = await self._recall(principal, agent, request.message, embedding, session["id"])
+                plan = self._plan(agent, history, memory)
+                head = _Prefetched(self.providers.stream(plan.provider, plan.completion(agent, 0)))
+                if not await asyncio.shield(stored):
+                    raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
+            except BaseException:
+                if head is not None:
+                    await head.aclose()
+                self.hold(stored)
+                raise
             try:
                 resolved_event = chat_pb2.SessionResolved(session_id=session["id"], agent_id=agent.id, created=created)
                 yield _event(session_resolved=resolved_event)

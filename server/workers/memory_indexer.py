@@ -41,12 +41,9 @@ async def run(deps: Deps, stop: asyncio.Event) -> None:
         except Exception:
             log.warning("memory indexing failed", exc_info=True)
             claimed = 0
-        # More may be waiting: go on at once, unless live turns need the cores.
         if claimed:
-            wait = pacer.pause(time.monotonic() - started)
-            MEMORY_INDEX_YIELDED.inc(wait)
-        else:
-            wait = deps.settings.memory_index_interval_s
-        if wait:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+            # More may be waiting: go on at once, unless live turns need the cores.
+            MEMORY_INDEX_YIELDED.inc(await pacer.give_way(time.monotonic() - started, stop))
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=deps.settings.memory_index_interval_s)
