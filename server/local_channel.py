@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, NoReturn
 import grpc
 
 Metadata = Sequence[tuple[str, str]]
-# A unix peer, which RequestIdLayer trusts like the loopback edge it is (it forwards the client's address).
+# The peer RequestIdLayer trusts, like the loopback edge it is, to forward the client's address.
 PEER = "unix:in-process"
 # How many messages a stream runs ahead of its reader, in place of HTTP/2 flow control.
 STREAM_BUFFER = 16

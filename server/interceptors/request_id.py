@@ -16,6 +16,7 @@ import grpc
 
 from server.context import client_address_var, request_id_var
 from server.interceptors.base import Layer, metadata_value
+from server.local_channel import PEER as IN_PROCESS_PEER
 
 _VISIBLE_ID = re.compile(r"[!-~]{1,128}")
 
@@ -53,8 +54,8 @@ class RequestIdLayer(Layer):
     def _trusted(self, peer: str) -> bool:
         verdict = self._verdicts.get(peer)
         if verdict is None:
-            # A unix-socket peer ("unix:") is a process on this machine: the edge of `astra serve`.
-            if peer.startswith("unix"):
+            # The edge of `astra serve`, calling through the in-process channel.
+            if peer == IN_PROCESS_PEER:
                 verdict = True
             else:
                 try:
