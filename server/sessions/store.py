@@ -158,7 +158,6 @@ async def touch(conn: AsyncConnection, session_id: str, added_messages: int) -> 
     )
 
 
-# The newest messages of a session, oldest first.
 async def messages_page(
     conn: AsyncConnection, session_id: str, before_seq: int | None, limit: int
 ) -> list[dict[str, Any]]:

@@ -76,8 +76,7 @@ async def view(conn: AsyncConnection, workspace_id: str) -> dict[str, Any] | Non
 
 
 async def restrictions(conn: AsyncConnection, workspace_id: str) -> tuple[list[str] | None, list[str] | None]:
-    cur = await conn.execute("SELECT allowed_providers, allowed_models FROM workspaces WHERE id = %s", (workspace_id,))
-    row = await cur.fetchone()
+    row = await view(conn, workspace_id)
     return (row["allowed_providers"], row["allowed_models"]) if row else (None, None)
 
 
