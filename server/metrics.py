@@ -1,5 +1,8 @@
 """Prometheus metrics of the gRPC core (the edge defines its own per-route figures)."""
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 GRPC_REQUESTS = Counter("astra_grpc_requests_total", "gRPC calls handled", ["method", "code"])
@@ -10,6 +13,25 @@ GRPC_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 GRPC_IN_FLIGHT = Gauge("astra_grpc_in_flight", "gRPC calls being handled", ["method"])
+
+
+# Resolving a labelled child takes a lock and a lookup each time; methods and codes are bounded (only the contract's
+# methods reach the layers), so the children are kept, as the edge keeps its own (edge/metrics.py).
+@functools.lru_cache(maxsize=4096)
+def grpc_in_flight(method: str) -> Any:
+    return GRPC_IN_FLIGHT.labels(method)
+
+
+@functools.lru_cache(maxsize=4096)
+def grpc_latency(method: str) -> Any:
+    return GRPC_LATENCY.labels(method)
+
+
+@functools.lru_cache(maxsize=4096)
+def grpc_requests(method: str, code: str) -> Any:
+    return GRPC_REQUESTS.labels(method, code)
+
+
 DB_UP = Gauge("astra_database_up", "1 when the last database probe succeeded")
 
 CHAT_OVERHEAD = Histogram(

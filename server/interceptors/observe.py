@@ -13,7 +13,7 @@ import grpc
 
 from server.context import client_address_var, principal_var
 from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior
-from server.metrics import GRPC_IN_FLIGHT, GRPC_LATENCY, GRPC_REQUESTS
+from server.metrics import grpc_in_flight, grpc_latency, grpc_requests
 
 log = logging.getLogger("astra.access")
 
@@ -33,26 +33,11 @@ class ObserveLayer(Layer):
     """One JSON access-log line per call (method, status, duration, caller) and per-method Prometheus metrics
     (count by status, latency histogram, in-flight gauge), whatever way the call ends."""
 
-    def __init__(self) -> None:
-        # Resolving label children costs a lock and a lookup each; a method's children never change.
-        self._children: dict[str, tuple[Any, Any]] = {}
-        self._counters: dict[tuple[str, str], Any] = {}
-
-    def _metrics(self, method: str) -> tuple[Any, Any]:
-        children = self._children.get(method)
-        if children is None:
-            children = self._children[method] = (GRPC_IN_FLIGHT.labels(method), GRPC_LATENCY.labels(method))
-        return children
-
     def end(self, method: str, seconds: float, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
-        in_flight, latency = self._metrics(method)
-        in_flight.dec()
-        latency.observe(seconds)
+        grpc_in_flight(method).dec()
+        grpc_latency(method).observe(seconds)
         code = final_code(context, error).name
-        counter = self._counters.get((method, code))
-        if counter is None:
-            counter = self._counters[(method, code)] = GRPC_REQUESTS.labels(method, code)
-        counter.inc()
+        grpc_requests(method, code).inc()
         if log.isEnabledFor(logging.INFO):
             principal = principal_var.get()
             log.info(
@@ -68,7 +53,7 @@ class ObserveLayer(Layer):
             )
 
     async def unary(self, method: str, behavior: UnaryBehavior, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        self._metrics(method)[0].inc()
+        grpc_in_flight(method).inc()
         started, error = time.perf_counter(), None
         try:
             return await behavior(request, context)
@@ -81,7 +66,7 @@ class ObserveLayer(Layer):
     async def stream(
         self, method: str, behavior: StreamBehavior, request: Any, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[Any]:
-        self._metrics(method)[0].inc()
+        grpc_in_flight(method).inc()
         started, error = time.perf_counter(), None
         try:
             async with aclosing(behavior(request, context)) as responses:
