@@ -162,6 +162,11 @@ async def chat_rps(gw: Gateway, token: str, agent: str, concurrency: int, second
         return done / (time.perf_counter() - started)
 
 
+def turn_stats(samples: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """Percentiles of (time to first token, time to the end of the turn) samples."""
+    return {"ttft": percentiles([t for t, _ in samples]), "turn": percentiles([t for _, t in samples])}
+
+
 async def indexer_counters(gw: Gateway) -> tuple[float, float]:
     """(memory items embedded, seconds the indexer gave way to turns) from the gateway's /metrics."""
     async with aiohttp.ClientSession() as http, http.get(f"{gw.http_url}/metrics") as resp:
@@ -186,7 +191,7 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
         settle(gw.proc.pid)
 
         direct = await direct_turns(fake_url, n)
-        base = {"ttft": percentiles([t for t, _ in direct]), "turn": percentiles([t for _, t in direct])}
+        base = turn_stats(direct)
         result: dict = {"direct_provider": base, "transports": {}, "chat_rps": {}}
         embedded_before, yielded_before = await indexer_counters(gw)
         started = time.perf_counter()
@@ -206,7 +211,7 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
             "elapsed_s": round(elapsed, 2),
         }
         for name, samples in sequential:
-            stats = {"ttft": percentiles([t for t, _ in samples]), "turn": percentiles([t for _, t in samples])}
+            stats = turn_stats(samples)
             # What the gateway adds: to the first token, and to the whole turn (which includes storing the reply).
             added = {
                 f"added_{what}": {q: round(stats[what][q] - base[what][q], 3) for q in ("p50_ms", "p99_ms")}
