@@ -451,6 +451,19 @@ async def test_a_client_disconnect_cancels_the_vendor_request_and_keeps_what_was
     assert len(vendor.requests) == 1
 
 
+async def read_one_then_fall_behind(channel: Any, user: dict, agent: str, behind_s: float) -> str:
+    """Starts a turn that talks a lot, reads its first event, stops reading for `behind_s`, then cancels; the id of
+    the turn's session."""
+    stream = chat_pb2_grpc.ChatServiceStub(channel).ChatStream(
+        chat_pb2.ChatStreamRequest(agent_id=agent, message="talk a lot", surface_id=uuid.uuid4().hex),
+        metadata=grpc_metadata(user),
+    )
+    session_id = (await stream.read()).session_resolved.session_id
+    await asyncio.sleep(behind_s)
+    stream.cancel()
+    return session_id
+
+
 async def partial_reply_kept(gateway: GatewayThread, session_id: str, whole: str) -> None:
     """The session holds the user's "talk a lot" and, within the wait, a reply cut short of `whole` by a cancel."""
 
@@ -470,19 +483,8 @@ async def test_a_turn_cancelled_while_its_reader_is_behind_keeps_what_was_said(
     client goes: the turn is closed where it waits to hand over its next event, and what it said is stored."""
     words = [f"w{i} " for i in range(60)]
     vendor.script(Reply(chunks=openai_text_stream(words), chunk_delay=0.005))
-    surface = uuid.uuid4().hex
-
-    async def read_one_then_fall_behind() -> str:
-        stream = chat_pb2_grpc.ChatServiceStub(gateway.core.local_channel).ChatStream(
-            chat_pb2.ChatStreamRequest(agent_id=agent, message="talk a lot", surface_id=surface),
-            metadata=grpc_metadata(user),
-        )
-        resolved = await stream.read()
-        await asyncio.sleep(1.0)  # 60 chunks 5 ms apart would be over by now; the buffer holds 16
-        stream.cancel()
-        return resolved.session_resolved.session_id
-
-    session_id = gateway.run(read_one_then_fall_behind())
+    # 60 chunks 5 ms apart would be over within the second behind; the in-process stream's buffer holds 16.
+    session_id = gateway.run(read_one_then_fall_behind(gateway.core.local_channel, user, agent, 1.0))
     await partial_reply_kept(gateway, session_id, "".join(words))
 
 
@@ -493,13 +495,8 @@ async def test_a_grpc_caller_that_falls_behind_and_cancels_keeps_what_was_said(
     cancels: the handler's stream is closed where it waits to hand over its next event, and what it said is stored."""
     words = [f"{i:04d}" + "x" * 1000 + " " for i in range(400)]  # ~400 KB: well past the flow-control windows
     vendor.script(Reply(chunks=openai_text_stream(words), chunk_delay=0.001))
-    # Without BDP probing the receive window stays at its 64 KiB start instead of growing to megabytes.
+    # Without BDP probing the receive window stays at its 64 KiB start instead of growing to megabytes; 400 chunks
+    # 1 ms apart would be over within the 1.5 s behind, were the caller reading.
     async with grpc.aio.insecure_channel(gateway.grpc_target, options=[("grpc.http2.bdp_probe", 0)]) as channel:
-        stream = chat_pb2_grpc.ChatServiceStub(channel).ChatStream(
-            chat_pb2.ChatStreamRequest(agent_id=agent, message="talk a lot", surface_id=uuid.uuid4().hex),
-            metadata=grpc_metadata(user),
-        )
-        session_id = (await stream.read()).session_resolved.session_id
-        await asyncio.sleep(1.5)  # 400 chunks 1 ms apart would be over by now, were the caller reading
-        stream.cancel()
+        session_id = await read_one_then_fall_behind(channel, user, agent, 1.5)
     await partial_reply_kept(gateway, session_id, "".join(words))
