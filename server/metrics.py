@@ -1,9 +1,12 @@
 """Prometheus metrics of the gRPC core (the edge defines its own per-route figures)."""
 
 import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 GRPC_REQUESTS = Counter("astra_grpc_requests_total", "gRPC calls handled", ["method", "code"])
 GRPC_LATENCY = Histogram(
@@ -44,3 +47,26 @@ MEMORY_EMBEDDED = Counter("astra_memory_items_embedded_total", "Memory items the
 MEMORY_INDEX_YIELDED = Counter(
     "astra_memory_index_yielded_seconds_total", "Seconds the memory indexer waited so that live chat turns had the CPU"
 )
+
+
+class _EmbeddedRestarts(Collector):
+    """astra_embedded_db_restarts_total: how often the supervisor started the embedded PostgreSQL again after its
+    postmaster died (server/db/embedded.py). `source` is set where an embedded server is supervised: in this process,
+    or in the `--processes` parent (read from its state file); the metric is absent with an external database."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], int] | None = None
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        if self.source is not None:
+            yield CounterMetricFamily(
+                "astra_embedded_db_restarts", "Restarts of the embedded PostgreSQL after its postmaster died",
+                value=self.source(),
+            )  # fmt: skip
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return iter(())  # values are read at scrape time, and only where a supervisor exists
+
+
+EMBEDDED_DB_RESTARTS = _EmbeddedRestarts()
+REGISTRY.register(EMBEDDED_DB_RESTARTS)

@@ -2,9 +2,9 @@
 
 Python runs one thread of code per process, so a single gateway tops out at one core. The copies bind the same
 ports with SO_REUSEPORT and the kernel spreads connections among them. This parent owns what they must share
-(the embedded PostgreSQL and the generated dev JWT secret), restarts a copy that dies, and passes SIGTERM on so
-each drains as usual. Background workers run in the first copy only: they are safe in every copy, but one set
-per pod is enough and the memory indexer's model is not loaded N times.
+(the embedded PostgreSQL, which it supervises: server/db/embedded.py, and the generated dev JWT secret), restarts a
+copy that dies, and passes SIGTERM on so each drains as usual. Background workers run in the first copy only: they
+are safe in every copy, but one set per pod is enough and the memory indexer's model is not loaded N times.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from types import FrameType
 
 from server.config import ConfigError, Settings, with_jwt_secret
-from server.db.embedded import start_embedded
+from server.db.embedded import STATE_ENV, EmbeddedPostgres, reap_zombie_children
 
 log = logging.getLogger("astra")
 
@@ -50,7 +50,9 @@ def run(settings: Settings, role: str, count: int) -> int:
         settings = with_jwt_secret(settings)
         env["JWT_SECRET"] = settings.jwt_secret
         if settings.embedded_db:
-            embedded, env["DATABASE_URL"] = start_embedded(settings.data_dir)
+            embedded = EmbeddedPostgres(settings.data_dir)
+            env["DATABASE_URL"] = embedded.start()
+            env[STATE_ENV] = str(embedded.lock_path)  # the copies report its restarts in /metrics
     stopping = False
     children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -70,8 +72,13 @@ def run(settings: Settings, role: str, count: int) -> int:
         for index in range(count):
             spawn(index)
         log.info("processes started", extra={"processes": count, "role": role})
+        reaped_at = time.monotonic()
         while not stopping:
             time.sleep(0.2)
+            if embedded is not None and time.monotonic() - reaped_at > 5:
+                # As the embedded server's subreaper this process also inherits what a killed copy leaves behind.
+                reap_zombie_children(skip={child.pid for child in children.values()}, only_postgres=False)
+                reaped_at = time.monotonic()
             for index, child in list(children.items()):
                 if child.poll() is not None and not stopping:
                     log.error("process exited; restarting", extra={"copy": index, "exit_code": child.returncode})
@@ -84,4 +91,4 @@ def run(settings: Settings, role: str, count: int) -> int:
             if child.poll() is None:
                 child.kill()
         if embedded is not None:
-            embedded.cleanup()
+            embedded.stop()

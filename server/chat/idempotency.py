@@ -22,17 +22,24 @@ def request_hash(workspace_id: str, body: bytes) -> str:
 
 
 async def begin(db: Database, user_id: str, key: str, digest: str) -> bytes | None:
-    """None when this request should run now (the key is claimed); the stored reply when it already ran."""
+    """None when this request should run now (the key is claimed); the stored reply when it already ran.
+
+    A claimed key names this process's instance: if the process dies before `finish` or `abandon`, recovery
+    (server/chat/recovery.py) releases it, so the client's retry runs again."""
+    instance = db.lease.instance_id if db.lease is not None else None
     async with db.transaction() as conn:
         cur = await conn.execute(
-            "INSERT INTO idempotency_keys (user_id, key, request_hash, state) VALUES (%s, %s, %s, 'running')"
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, state, instance_id)"
+            " VALUES (%s, %s, %s, 'running', %s)"
             " ON CONFLICT (user_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, state = 'running',"
-            "   response = NULL, created_at = now()"
+            "   response = NULL, created_at = now(), instance_id = EXCLUDED.instance_id"
             "   WHERE idempotency_keys.created_at < now() - make_interval(hours => %s)"
             " RETURNING 1",
-            (user_id, key, digest, TTL_HOURS),
+            (user_id, key, digest, instance, TTL_HOURS),
         )
         if await cur.fetchone() is not None:
+            if db.lease is not None:
+                db.lease.live_keys.add((user_id, key))
             return None
         cur = await conn.execute(
             "SELECT request_hash, state, response FROM idempotency_keys WHERE user_id = %s AND key = %s",
@@ -48,16 +55,28 @@ async def begin(db: Database, user_id: str, key: str, digest: str) -> bytes | No
 
 
 async def finish(db: Database, user_id: str, key: str, response: bytes) -> None:
-    async with db.connection() as conn:
-        await conn.execute(
-            "UPDATE idempotency_keys SET state = 'done', response = %s WHERE user_id = %s AND key = %s",
-            (response, user_id, key),
-        )
+    try:
+        async with db.connection() as conn:
+            await conn.execute(
+                "UPDATE idempotency_keys SET state = 'done', response = %s WHERE user_id = %s AND key = %s",
+                (response, user_id, key),
+            )
+    finally:
+        _settled(db, user_id, key)
 
 
 async def abandon(db: Database, user_id: str, key: str) -> None:
     """A request that failed releases its key, so the client's retry runs again."""
-    async with db.connection() as conn:
-        await conn.execute(
-            "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND state = 'running'", (user_id, key)
-        )
+    try:
+        async with db.connection() as conn:
+            await conn.execute(
+                "DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND state = 'running'", (user_id, key)
+            )
+    finally:
+        # Even when the database could not be told: recovery then releases the key as an orphan of this process.
+        _settled(db, user_id, key)
+
+
+def _settled(db: Database, user_id: str, key: str) -> None:
+    if db.lease is not None:
+        db.lease.live_keys.discard((user_id, key))

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from astra.v1 import chat_pb2, common_pb2
 from server import events
 from server.agents.resolve import ResolvedAgent, resolve_cached
-from server.chat import presence
+from server.chat import presence, recovery
 from server.chat.context import build_context, session_expired
 from server.chat.pricing import cost_usd
 from server.context import Principal
@@ -247,10 +247,24 @@ class TurnEngine:
     async def _store_user_message(
         self, principal: Principal, session_id: str, agent_id: str, text: str, turn_id: str
     ) -> bool:
+        lease = self.deps.db.lease
         async with self.deps.db.connection() as conn:
-            return await sessions.add_user_message(
-                conn, session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id
-            )
+            if lease is None:
+                return await sessions.add_user_message(
+                    conn, session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id
+                )
+            # The in-flight stamp (server/chat/recovery.py) and the message share one implicit transaction: if the
+            # process dies before the reply is stored, another one closes the turn as interrupted.
+            async with conn.pipeline():
+                await recovery.stamp(conn, lease, turn_id, principal, session_id, agent_id)
+                return await sessions.add_user_message(
+                    conn, session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id
+                )
+
+    def _settled(self, turn_id: str) -> None:
+        """The turn is over in this process (its stamp, if still there, is an orphan for recovery to close)."""
+        if self.deps.db.lease is not None:
+            self.deps.db.lease.live_turns.discard(turn_id)
 
     async def stream(
         self, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None = None
@@ -270,6 +284,8 @@ class TurnEngine:
                 if memory_recall.wanted(agent.memory)
                 else None
             )
+            if self.deps.db.lease is not None:
+                self.deps.db.lease.live_turns.add(turn_id)  # until _settled: its stamp is not an orphan
             # The user's message is committed before any of the reply reaches the client, so it survives whatever
             # happens next; the provider is already called while the commit is under way, which takes the commit off
             # the time to first token. Shielded: a client that goes away does not cut the write short.
@@ -286,6 +302,7 @@ class TurnEngine:
                 if not await asyncio.shield(stored):
                     raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
             except BaseException:
+                self._settled(turn_id)
                 if head is not None:
                     await head.aclose()
                 self.hold(stored)
@@ -308,6 +325,7 @@ class TurnEngine:
                     await asyncio.shield(saving)
                 raise
             finally:
+                self._settled(turn_id)
                 await head.aclose()
 
     def hold(self, task: asyncio.Future[Any]) -> None:
@@ -541,6 +559,8 @@ class TurnEngine:
             )
             await sessions.touch(conn, turn.session_id, len(rows))
             await presence.advance(conn, p.user_id, p.workspace_id, agent.id, turn.turn_id, "idle")
+            if self.deps.db.lease is not None:
+                await recovery.unstamp(conn, turn.turn_id)
             await events.emit(
                 conn,
                 p.workspace_id,

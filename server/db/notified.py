@@ -92,6 +92,7 @@ class NotifiedCache:
 async def listen(conninfo: str, caches: Sequence[NotifiedCache], retry_s: float = 1.0) -> None:
     """Runs until cancelled: LISTEN on every cache's channel on one connection, reconnecting after a failure."""
     by_channel = {cache.channel: cache for cache in caches}
+    lost = False  # logged once per outage, not on every reconnection attempt
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
@@ -99,10 +100,15 @@ async def listen(conninfo: str, caches: Sequence[NotifiedCache], retry_s: float 
                     await conn.execute(f"LISTEN {channel}")
                 for cache in caches:
                     cache.reset(listening=True)
+                if lost:
+                    log.info("cache listener back; caching resumed")
+                    lost = False
                 async for notice in conn.notifies():
                     by_channel[notice.channel].forget(notice.payload)
         except psycopg.Error as exc:
-            log.warning("cache listener lost; caching paused", extra={"error": str(exc)})
+            if not lost:
+                log.warning("cache listener lost; caching paused", extra={"error": str(exc)})
+                lost = True
         finally:
             for cache in caches:
                 cache.reset(listening=False)

@@ -8,7 +8,9 @@ ASTRA_WEBHOOK_RETRY_SCHEDULE; 410 Gone disables the webhook.
 
 The `data` of each event type:
 - agent.completed / agent.failed: {agentId, sessionId, userId, messageId, content, toolsUsed[],
-  usage: {promptTokens, completionTokens, costUsd}, error (agent.failed only)}
+  usage: {promptTokens, completionTokens, costUsd}, error (agent.failed only)}; an agent.failed for a turn that a
+  crash cut off (closed when a gateway starts, or by a live replica's sweep) also has `interrupted: true`, an empty
+  content and zero usage, and its messageId is the assistant message saying the reply was interrupted
 - session.handoff: {sessionId, fromAgentId, toAgentId, note, userId}
 - memory.written: {userId, tier: "daily"|"notes", index, content, plus date and category (daily) or source (notes)}
 - heartbeat.fired: {heartbeatId, runId, type: "rss"|"http", url, agentId, statusCode,

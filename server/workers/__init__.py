@@ -1,6 +1,7 @@
 """Background workers (webhook delivery, heartbeat runs). Each module here defines
 `async def run(deps: Deps, stop: asyncio.Event) -> None`, which returns soon after `stop` is set; every
-replica runs every worker, and the workers coordinate through Postgres (FOR UPDATE SKIP LOCKED)."""
+replica runs every worker, and the workers coordinate through Postgres (FOR UPDATE SKIP LOCKED). While the database
+is unreachable each backs off through `outage.Outage` (one warning, one info line, no traceback per attempt)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from server.heartbeat import runner, store
+from server.workers.outage import Outage
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -19,6 +20,7 @@ BATCH = 16
 
 async def run(deps: Deps, stop: asyncio.Event) -> None:
     running: set[asyncio.Task[None]] = set()
+    outage = Outage("heartbeat", deps.health)
     try:
         while not stop.is_set():
             claimed = 0
@@ -26,9 +28,13 @@ async def run(deps: Deps, stop: asyncio.Event) -> None:
                 try:
                     async with deps.db.transaction() as conn:
                         configs = await store.claim_due(conn, BATCH - len(running))
-                except Exception:
+                except Exception as exc:
+                    if await outage.wait_out(exc, stop):
+                        continue
                     log.exception("heartbeat claim failed")
                     configs = []
+                else:
+                    outage.over()
                 for config in configs:
                     task = asyncio.create_task(runner.run_claimed(deps, config), name=f"heartbeat:{config['id']}")
                     running.add(task)

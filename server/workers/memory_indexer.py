@@ -16,6 +16,7 @@ from server.memory.embeddings import LocalEmbedder
 from server.memory.indexer import index_once
 from server.memory.search import embedder_for
 from server.metrics import MEMORY_INDEX_YIELDED
+from server.workers.outage import Outage
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -34,13 +35,18 @@ async def run(deps: Deps, stop: asyncio.Event) -> None:
             await embedder.warm(background=True)
         except Exception:
             log.warning("could not load the local embedding model", exc_info=True)
+    outage = Outage("memory_indexer", deps.health)
     while not stop.is_set():
         started = time.monotonic()
         try:
             claimed = await index_once(deps)
-        except Exception:
+        except Exception as exc:
+            if await outage.wait_out(exc, stop):
+                continue
             log.warning("memory indexing failed", exc_info=True)
             claimed = 0
+        else:
+            outage.over()
         if claimed:
             # More may be waiting: go on at once, unless live turns need the cores.
             MEMORY_INDEX_YIELDED.inc(await pacer.give_way(time.monotonic() - started, stop))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from server.webhooks import delivery, store
+from server.workers.outage import Outage
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -38,13 +39,18 @@ async def dispatch_once(deps: Deps, limit: int = BATCH) -> int:
 
 
 async def run(deps: Deps, stop: asyncio.Event) -> None:
+    outage = Outage("webhooks", deps.health)
     while not stop.is_set():
         try:
             sent = await dispatch_once(deps)
-        except Exception:
+        except Exception as exc:
             # The claim rolled back: the same attempts are sent again on a later round.
+            if await outage.wait_out(exc, stop):
+                continue
             log.exception("webhook dispatch failed")
             sent = 0
+        else:
+            outage.over()
         if sent:
             continue
         try:
