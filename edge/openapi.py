@@ -1,12 +1,14 @@
 """The OpenAPI 3.1 document of the edge, built from the same routes and descriptors that build its router.
 
 Nothing here knows a domain: paths come from the google.api.http rules, parameters and schemas from the request and
-response descriptors (proto3 JSON mapping, as the edge transcodes them), auth from the astra.v1.auth option.
+response descriptors (proto3 JSON mapping, as the edge transcodes them), auth from the astra.v1.auth option and
+success statuses other than 200 from astra.v1.success_statuses.
 """
 
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -234,7 +236,11 @@ class _Builder:
         if route.body:
             body = self.ref(request) if route.body == "*" else self.field(request.fields_by_name[route.body])
             operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
-        operation["responses"] = {"200": self._success(route, response), **_errors(route.auth)}
+        success = self._success(route, response)
+        # Other success statuses the method declares (the core sends them as x-http-status), with the same body.
+        declared = route.method.GetOptions().Extensions[options_pb2.success_statuses]
+        others = {str(code): {**success, "description": HTTPStatus(code).phrase} for code in declared}
+        operation["responses"] = {"200": success, **others, **_errors(route.auth)}
         return operation
 
     def _success(self, route: Route, response: Descriptor) -> Schema:

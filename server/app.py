@@ -13,17 +13,19 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from server import contract, workers
 from server.agents.cache import agent_cache
 from server.agents.global_file import load_global_agents
+from server.auth import passwords
 from server.auth.cache import membership_cache
 from server.auth.tokens import AccessTokens
 from server.chat import pricing
+from server.chat.recovery import Recovery
 from server.config import Settings
 from server.db.database import Database
-from server.db.embedded import start_embedded
+from server.db.embedded import EmbeddedPostgres, restarts_source
+from server.db.lease import Lease
 from server.db.migrate import migrate
 from server.db.notified import listen
 from server.db.pool import make_pool
@@ -36,8 +38,10 @@ from server.interceptors.errors import ErrorLayer
 from server.interceptors.observe import ObserveLayer
 from server.interceptors.request_id import RequestIdLayer
 from server.local_channel import LocalChannel
+from server.metrics import EMBEDDED_DB_RESTARTS
 from server.paging import PageTokens
 from server.providers.registry import Providers
+from server.reflection import add_reflection
 from server.skills.catalog import Catalog
 from server.tools.catalog import BUILTIN_TOOLS
 from server.tools.registry import EXTRA_SPECS, load_handlers
@@ -141,7 +145,9 @@ class Core:
         self.stop_workers = asyncio.Event()
         self.worker_tasks: list[asyncio.Task[None]] = []
         self.listener: asyncio.Task[None] | None = None
-        self.embedded: Any = None
+        self.embedded: EmbeddedPostgres | None = None
+        self.lease: Lease | None = None
+        self.recovery: Recovery | None = None
         self.server: grpc.aio.Server | None = None
         self.deps: Deps | None = None
         self.port = 0
@@ -153,14 +159,21 @@ class Core:
         self.catalog = Catalog.load(settings.skills_dir, {**BUILTIN_TOOLS, **EXTRA_SPECS})
         conninfo = settings.database_url
         if settings.embedded_db:
-            self.embedded, conninfo = await asyncio.to_thread(start_embedded, settings.data_dir)
+            # Watched from here on: a postmaster that dies is started again (server/db/embedded.py).
+            self.embedded = EmbeddedPostgres(settings.data_dir)
+            conninfo = await asyncio.to_thread(self.embedded.start)
+        EMBEDDED_DB_RESTARTS.source = restarts_source(self.embedded) or EMBEDDED_DB_RESTARTS.source
         await migrate(conninfo)
         pool = make_pool(settings, conninfo)
         await pool.open(wait=True, timeout=30)
         services = contract.services()
         health = HealthState([s.full_name for s in services], settings.health_interval_s)
         tokens = AccessTokens(settings.jwt_secret, settings.jwt_secret_prev, settings.access_token_ttl_s)
-        db = Database(pool, lambda: health.db_ok)
+        if self.embedded is not None:
+            loop = asyncio.get_running_loop()
+            self.embedded.on_change = lambda: loop.call_soon_threadsafe(health.poke)
+        self.lease = Lease(conninfo)
+        db = Database(pool, lambda: health.db_ok, self.lease, on_lost=health.poke)
         # Every replica prices turns the same way; a malformed pricing file stops start-up here.
         pricing.configure(settings.pricing_file)
         self.deps = deps = Deps(
@@ -180,6 +193,10 @@ class Core:
         # Tool handlers need the settings and database, and the runner the shared result cache.
         deps.tools.bind(deps)
         await health.probe(conninfo, pool)
+        # Turns a crash left in flight are closed before this process serves (server/chat/recovery.py).
+        await self.lease.start()
+        self.recovery = Recovery(db, self.lease, health)
+        await self.recovery.start()
         if settings.agents_file:
             count = await load_global_agents(db, settings.agents_file, self.catalog)
             log.info("global agents loaded", extra={"count": count, "file": settings.agents_file})
@@ -207,10 +224,8 @@ class Core:
             module = contract.grpc_modules()[service.full_name]
             getattr(module, f"add_{service.name}Servicer_to_server")(factory(deps), generic)
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, generic)
-        reflection.enable_server_reflection(
-            [s.full_name for s in services]
-            + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            generic,
+        add_reflection(
+            [s.full_name for s in services] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], generic
         )
         self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
         # An edge in this process (`astra serve`) calls the same handlers and layers without a socket.
@@ -240,13 +255,18 @@ class Core:
             await asyncio.gather(*self.worker_tasks, return_exceptions=True)
         if self.server:
             await asyncio.gather(self.local_channel.close(grace), self.server.stop(grace))
+            passwords.shutdown()  # after the calls that hash have finished
         if self.listener:
             self.listener.cancel()
             await asyncio.gather(self.listener, return_exceptions=True)
+        if self.recovery is not None:
+            await self.recovery.stop()
+        if self.lease is not None:
+            await self.lease.close()
         if self.deps:
             await self.deps.providers.close()
             await self.deps.health.stop()
             await self.deps.db.pool.close()
         if self.embedded is not None:
-            await asyncio.to_thread(self.embedded.cleanup)
+            await asyncio.to_thread(self.embedded.stop)
             self.embedded = None

@@ -13,6 +13,7 @@ import sys
 from aiohttp import web
 
 from edge.app import GATEWAY, EdgeConfig, create_app
+from edge.server import EdgeRunner
 from server.app import Core
 from server.config import ConfigError, Settings, load_settings, with_jwt_secret
 from server.logs import setup_logging
@@ -54,8 +55,9 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
             max_body_bytes=settings.max_body_bytes,
             sse_keepalive_s=settings.sse_keepalive_s,
         )
-        runner = web.AppRunner(
+        runner = EdgeRunner(
             create_app(config, channel),
+            header_timeout_s=settings.http_header_timeout_s,
             handler_cancellation=True,
             access_log=None,
             shutdown_timeout=settings.shutdown_grace_s,

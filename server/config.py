@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.net.hosts import parse_entries
+
 MIN_SECRET_BYTES = 32
 
 
@@ -51,6 +53,22 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _provider_keys(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """ASTRA_PROVIDER_KEYS: `host[:port]=ENV_VAR` pairs; the key is read from ENV_VAR, so the setting itself holds
+    no secret."""
+    pairs = []
+    for item in _list(env, "ASTRA_PROVIDER_KEYS"):
+        host, _, variable = item.partition("=")
+        host, variable = host.strip(), variable.strip()
+        if not host or not variable:
+            raise ConfigError(f"ASTRA_PROVIDER_KEYS: expected host[:port]=ENV_VAR, got {item!r}")
+        key = env.get(variable, "").strip()
+        if not key:
+            raise ConfigError(f"ASTRA_PROVIDER_KEYS: {variable} (the key for {host}) is not set")
+        pairs.append((host, key))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     http_host: str = "0.0.0.0"
@@ -82,6 +100,10 @@ class Settings:
     openai_base_url: str = ""
     anthropic_api_key: str = field(default="", repr=False)
     anthropic_base_url: str = ""
+    # Hosts (`host` or `host:port`) an agent's own baseUrl may reach on a private network (self-hosted models).
+    provider_hosts: tuple[str, ...] = ()
+    # (host[:port], key) for agents' own baseUrls: the only key such a call carries (ASTRA_PROVIDER_KEYS).
+    provider_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     db_pool_min: int = 2
     db_pool_max: int = 10
     # Seconds between database probes that drive gRPC health and readiness.
@@ -91,9 +113,15 @@ class Settings:
     drain_delay_s: float = 5.0
     shutdown_grace_s: float = 25.0
     sse_keepalive_s: float = 15.0
+    # Seconds a client has to send a request's headers (from connecting, or from the next request's first byte).
+    http_header_timeout_s: float = 10.0
     max_body_bytes: int = 1024 * 1024
+    # Chat turns per user per minute over REST and gRPC, across replicas (/ws has its own 30); 0: no limit.
+    chat_rate_per_min: int = 120
     login_max_failures: int = 10
     login_window_s: int = 600
+    # Registrations per client address per hour, across replicas; 0: no limit.
+    register_max_per_hour: int = 20
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 7 * 24 * 3600
     # Memory embeddings: "local" (all-MiniLM-L6-v2 in-process) or "openai" (any OpenAI-compatible /embeddings
@@ -152,12 +180,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),
         anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
         anthropic_base_url=env.get("ANTHROPIC_BASE_URL", "").strip(),
+        provider_hosts=_list(env, "ASTRA_PROVIDER_HOSTS"),
+        provider_keys=_provider_keys(env),
         db_pool_min=_int(env, "ASTRA_DB_POOL_MIN", 2),
         db_pool_max=_int(env, "ASTRA_DB_POOL_MAX", 10),
         health_interval_s=_float(env, "ASTRA_HEALTH_INTERVAL_S", 2.0),
         drain_delay_s=_float(env, "ASTRA_DRAIN_DELAY_S", 5.0),
         shutdown_grace_s=_float(env, "ASTRA_SHUTDOWN_GRACE_S", 25.0),
         sse_keepalive_s=_float(env, "ASTRA_SSE_KEEPALIVE_S", 15.0),
+        chat_rate_per_min=_int(env, "ASTRA_CHAT_RATE_PER_MIN", 120),
+        http_header_timeout_s=_float(env, "ASTRA_HTTP_HEADER_TIMEOUT_S", 10.0),
+        register_max_per_hour=_int(env, "ASTRA_REGISTER_MAX_PER_HOUR", 20),
         embedding_provider=env.get("ASTRA_EMBEDDING_PROVIDER", "local").strip().lower() or "local",
         embedding_model=env.get("ASTRA_EMBEDDING_MODEL", "").strip(),
         embedding_base_url=env.get("ASTRA_EMBEDDING_BASE_URL", "").strip(),
@@ -167,6 +200,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     if settings.processes < 1:
         raise ConfigError(f"ASTRA_PROCESSES must be at least 1, got {settings.processes}")
+    if settings.chat_rate_per_min < 0:
+        raise ConfigError(f"ASTRA_CHAT_RATE_PER_MIN must be 0 (no limit) or more, got {settings.chat_rate_per_min}")
+    if settings.register_max_per_hour < 0:
+        raise ConfigError(
+            f"ASTRA_REGISTER_MAX_PER_HOUR must be 0 (no limit) or more, got {settings.register_max_per_hour}"
+        )
     if not 0 < settings.memory_index_share <= 1:
         raise ConfigError(f"ASTRA_MEMORY_INDEX_SHARE must be above 0 and at most 1, got {settings.memory_index_share}")
     if settings.embedding_provider not in ("local", "openai"):
@@ -176,6 +215,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise ConfigError(f"ASTRA_TRUSTED_PROXIES: {cidr!r} is not an address or CIDR range") from None
+    hosts = {"ASTRA_PROVIDER_HOSTS": settings.provider_hosts, "ASTRA_PROVIDER_KEYS": dict(settings.provider_keys)}
+    for name, entries in hosts.items():
+        try:
+            parse_entries(entries)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
     if settings.jwt_secret_prev and len(settings.jwt_secret_prev.encode()) < MIN_SECRET_BYTES:
         raise ConfigError(f"JWT_SECRET_PREV must be at least {MIN_SECRET_BYTES} bytes")
     return settings

@@ -177,6 +177,19 @@ async def api(
         return resp.status, body, resp.headers
 
 
+async def add_member(http: aiohttp.ClientSession, inviter: dict, workspace_id: str, user: dict, role: str) -> None:
+    """Makes `user` a member of the workspace with `role`: `inviter` invites them by id and they accept (for
+    someone already a member, the same call changes the role at once)."""
+    status, body, _ = await api(
+        http, "POST", f"/workspaces/{workspace_id}/members", inviter, json={"userId": user["user"]["id"], "role": role}
+    )
+    if status == 200:
+        return
+    assert status == 202, body
+    status, body, _ = await api(http, "POST", f"/invitations/{body['invitation']['id']}/accept", user)
+    assert status == 200, body
+
+
 async def sql(gateway: GatewayThread, query: str, params: Any = ()) -> list[dict[str, Any]]:
     """One statement on the gateway's own database; rows as dicts."""
     async with await psycopg.AsyncConnection.connect(

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.app import EdgeConfig, create_app
+from edge.server import EdgeRunner
 from server.app import Core, ServicerFactory
 from server.config import Settings
 from server.logs import JsonFormatter
@@ -35,6 +36,8 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         shutdown_grace_s=2.0,
         db_pool_min=1,
         db_pool_max=8,
+        # Every test registers from 127.0.0.1; tests/test_auth_hardening.py sets a limit of its own.
+        register_max_per_hour=0,
     )
     return replace(base, **overrides)
 
@@ -106,7 +109,13 @@ class GatewayThread:
             sse_keepalive_s=self.sse_keepalive_s,
         )
         self.app = create_app(config, self.core.local_channel)  # as `astra serve` wires it
-        runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1)
+        runner = EdgeRunner(
+            self.app,
+            header_timeout_s=self.settings.http_header_timeout_s,
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=1,
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

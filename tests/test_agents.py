@@ -20,7 +20,7 @@ import pytest
 from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
 from server.skills.catalog import Catalog
 from server.tools.catalog import BUILTIN_TOOLS
-from tests.conftest import ABSENT, api, register, sql
+from tests.conftest import ABSENT, add_member, api, register, sql
 from tests.harness import GatewayThread
 
 # Global agents, written at import time so the module's gateway loads them at start-up.
@@ -40,7 +40,8 @@ _fd, _AGENTS_PATH = tempfile.mkstemp(prefix="astra-agents-", suffix=".yaml")
 os.close(_fd)
 Path(_AGENTS_PATH).write_text(_AGENTS_YAML)
 atexit.register(lambda: Path(_AGENTS_PATH).unlink(missing_ok=True))
-GATEWAY_OPTIONS = {"settings": {"agents_file": _AGENTS_PATH}}
+# The self-hosted model these tests name (an agent's own baseUrl) is on a host the operator allows.
+GATEWAY_OPTIONS = {"settings": {"agents_file": _AGENTS_PATH, "provider_hosts": ("127.0.0.1:8000",)}}
 GLOBAL_IDS = ["global-claude", "global-helper"]
 
 
@@ -661,10 +662,7 @@ async def test_capabilities_resolve_tools_skills_spawn_and_model(
 async def test_capabilities_say_why_the_caller_cannot_chat(http: aiohttp.ClientSession, users: list[dict]) -> None:
     owner, viewer = users[0], users[1]
     workspace = await new_workspace(http, owner, "Chat checks")
-    status, body, _ = await api(
-        http, "POST", f"/workspaces/{workspace}/members", owner, json={"userId": viewer["user"]["id"], "role": "viewer"}
-    )
-    assert status == 200, body
+    await add_member(http, owner, workspace, viewer, "viewer")
     echo = await created(http, owner, workspace)
     keyless = await created(http, owner, workspace, model="openai/gpt-4o-mini")
     self_hosted = await created(http, owner, workspace, model="openai/llama-3", baseUrl="http://127.0.0.1:8000/v1")

@@ -73,7 +73,6 @@ async def test_workspace_member_grant_and_agent_changes_are_recorded(
     ws = body["workspace"]["id"]
     steps = [
         ("PUT", f"/workspaces/{ws}/settings", {"timezone": "Europe/Paris"}),
-        ("POST", f"/workspaces/{ws}/members", {"userId": other, "role": "member"}),
         ("PUT", f"/workspaces/{ws}/restrictions", {"allowedProviders": ["local"]}),
         ("POST", "/agents", {"id": "audit-agent"}),
         ("PUT", "/agents/audit-agent", {"systemPrompt": "be brief"}),
@@ -82,6 +81,10 @@ async def test_workspace_member_grant_and_agent_changes_are_recorded(
     for method, path, payload in steps:
         status, body, _ = await api(http, method, path, b, json=payload, workspace=ws)
         assert status == 200, (path, body)
+    status, body, _ = await api(http, "POST", f"/workspaces/{ws}/members", b, json={"userId": other, "role": "member"})
+    assert status == 202, body
+    status, body, _ = await api(http, "POST", f"/invitations/{body['invitation']['id']}/accept", c)
+    assert status == 200, body
     params = {"receivingWorkspaceId": c["workspaceId"], "agentId": "audit-agent"}
     status, body, _ = await api(http, "DELETE", f"/workspaces/{ws}/grants", b, params=params, workspace=ws)
     assert status == 200, body
@@ -109,7 +112,7 @@ async def test_workspace_member_grant_and_agent_changes_are_recorded(
     assert mine[9:] == [("agent.create", "audit-ob")]
     # Member changes are on the affected user's trail, with who did them.
     theirs = [(e["action"], e["actor"], e["workspace_id"]) for e in await trail(gateway, other)]
-    assert theirs == [("member.add", owner, ws), ("member.remove", owner, ws)]
+    assert theirs == [("invitation.create", owner, ws), ("invitation.accept", other, ws), ("member.remove", owner, ws)]
 
 
 async def test_a_change_that_fails_leaves_no_entry(

@@ -314,8 +314,10 @@ async def test_access_token_is_an_hs256_jwt_with_the_documented_claims(
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "HS256"
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert set(claims) == {"sub", "iat", "exp", "jti", "typ"}
+    # fam: the refresh-token family (one login) the token was issued with, revoked with it on reuse.
+    assert set(claims) == {"sub", "iat", "exp", "jti", "typ", "fam"}
     assert claims["typ"] == "access"
+    assert claims["fam"] != jwt.decode(shared.tokens.access_token, options={"verify_signature": False})["fam"]
     assert claims["sub"] == shared.user.id
     assert abs(claims["iat"] - time.time()) < 30
     assert claims["exp"] - claims["iat"] == pytest.approx(ACCESS_TTL_S, abs=1)

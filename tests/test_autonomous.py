@@ -12,7 +12,7 @@ import pytest
 from tests.harness import API_KEY, GatewayThread
 from tests.providers.fake_vendors import FakeVendor, Reply, openai_text_stream
 from tests.test_chat import OPENAI_KEY
-from tests.test_workspaces import api, register_users, sql
+from tests.test_workspaces import add_member, api, register_users, sql
 
 KEY = {"x-api-key": API_KEY}
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
@@ -35,10 +35,7 @@ def team(gateway: GatewayThread, users: list[dict]) -> dict:
                 status, answer, _ = await api(http, "POST", "/agents", owner, json=body)
                 assert status == 200, answer
             for user, role in ((member, "member"), (viewer, "viewer")):
-                path = f"/workspaces/{owner['workspaceId']}/members"
-                grant = {"userId": user["user"]["id"], "role": role}
-                status, answer, _ = await api(http, "POST", path, owner, json=grant)
-                assert status == 200, answer
+                await add_member(http, owner, owner["workspaceId"], user, role)
 
     asyncio.run(setup())
     ids = {name: u["user"]["id"] for name, u in zip(("owner", "member", "viewer", "outsider"), users, strict=True)}

@@ -23,7 +23,7 @@ import grpc
 import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import api, bearer, register_users, sql
+from tests.conftest import add_member, api, bearer, register_users, sql
 from tests.harness import GatewayThread
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
@@ -87,13 +87,6 @@ async def new_agent(http: aiohttp.ClientSession, account: dict, workspace: str |
     status, body, _ = await api(http, "POST", "/agents", account, workspace=workspace, json=fields)
     assert status == 200, body
     return body["agent"]["id"]
-
-
-async def add_member(http: aiohttp.ClientSession, owner: dict, workspace: str, user: dict, role: str) -> None:
-    status, body, _ = await api(
-        http, "POST", f"/workspaces/{workspace}/members", owner, json={"userId": user["user"]["id"], "role": role}
-    )
-    assert status == 200, body
 
 
 def turn(agent: str, message: str, surface_id: str | None = None, **fields: Any) -> dict[str, Any]:

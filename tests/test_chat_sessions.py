@@ -287,6 +287,27 @@ async def test_search_ranks_and_marks_matches_in_the_callers_messages_only(
     assert body["hits"] == []
 
 
+async def test_search_snippets_escape_html_and_keep_only_the_mark_tags(
+    http: aiohttp.ClientSession, users: list[dict]
+) -> None:
+    owner = users[0]
+    word = rare_word()
+    agent = await new_agent(http, owner)
+    # ts_headline drops the tags its parser knows, but passes these (and any text) through as they were written.
+    text = f"<img src=x onerror=alert(1)> {word} & <img/src/onerror=alert(2)> \x02 {word}"
+    await said(http, owner, turn(agent, text))
+    status, body = await search(http, owner, q=word, role="user")
+    assert status == 200, body
+    [hit] = body["hits"]
+    snippet = hit["snippet"]
+    assert "<img" not in snippet, snippet
+    assert "&lt;img src=x onerror=alert(1)&gt;" in snippet, snippet
+    assert "&amp; &lt;img/src/onerror=alert(2)&gt;" in snippet, snippet
+    assert snippet.count(f"<mark>{word}</mark>") == 2, snippet
+    # No other tag survives: every '<' left in the snippet opens or closes a mark.
+    assert snippet.count("<") == snippet.count("<mark>") + snippet.count("</mark>") == 4, snippet
+
+
 async def test_search_pages_and_validates(http: aiohttp.ClientSession, users: list[dict]) -> None:
     owner = users[0]
     word = rare_word()

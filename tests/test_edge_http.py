@@ -578,7 +578,7 @@ REFERENCE_ROUTES = [
     ("GET", "/skills", "NONE"),
     ("GET", "/skills/:id", "NONE"),
     ("GET", "/skills/cache/stats", "NONE"),
-    ("POST", "/skills/cache/clear", "NONE"),
+    ("POST", "/skills/cache/clear", "API_KEY"),
     ("GET", "/costs", "JWT"),
     ("GET", "/costs/breakdown", "JWT"),
     ("POST", "/autonomous/run", "API_KEY"),
@@ -595,6 +595,14 @@ REFERENCE_ROUTES = [
     ("GET", "/health", "NONE"),
     ("GET", "/readiness", "NONE"),
     ("GET", "/metrics", "NONE"),
+]
+# Routes the contract has beyond the reference (issue 16: membership is an invitation the invitee accepts).
+ADDED_ROUTES = [
+    ("GET", "/workspaces/:id/invitations", "JWT"),
+    ("DELETE", "/workspaces/:id/invitations/:id", "JWT"),
+    ("GET", "/invitations", "JWT"),
+    ("POST", "/invitations/:id/accept", "JWT"),
+    ("POST", "/invitations/:id/decline", "JWT"),
 ]
 SAMPLES = {"id": "ok", "uid": "usr_sample", "date": "2026-01-01", "entryIndex": "0", "index": "0"}
 # NONE routes whose handler validates an empty body: the core answers, so routing worked.
@@ -618,7 +626,7 @@ def test_reference_lists_69_distinct_routes() -> None:
 
 def test_edge_route_table_is_exactly_the_reference() -> None:
     edge = {(r.http_method, shape(r.template)): r for r in load_routes()}
-    reference = {(m, shape(p)): auth for m, p, auth in REFERENCE_ROUTES}
+    reference = {(m, shape(p)): auth for m, p, auth in [*REFERENCE_ROUTES, *ADDED_ROUTES]}
     assert len(load_routes()) == len(edge)  # no duplicate bindings
     assert sorted(set(edge) - set(reference)) == []  # routes the reference does not have
     assert sorted(set(reference) - set(edge)) == []  # reference routes the edge does not serve
@@ -628,7 +636,7 @@ def test_edge_route_table_is_exactly_the_reference() -> None:
 
 async def test_every_reference_route_is_served(http: aiohttp.ClientSession) -> None:
     failures = []
-    for method, path, auth in REFERENCE_ROUTES:
+    for method, path, auth in [*REFERENCE_ROUTES, *ADDED_ROUTES]:
         has_body = method in ("POST", "PUT", "PATCH")
         async with http.request(method, sample_path(path), json={} if has_body else None) as resp:
             body = await resp.read()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -23,7 +27,7 @@ from astra.v1 import (
 )
 from server import contract
 from tests.conftest import unique_email
-from tests.harness import API_KEY
+from tests.harness import API_KEY, GatewayThread
 
 # A deployment may leave a domain out; its methods then answer UNIMPLEMENTED (HTTP 501) after auth.
 GATEWAY_SERVICERS = {"astra.v1.CostsService": None}
@@ -72,6 +76,74 @@ async def test_reflection_lists_every_contract_service(channel: grpc.aio.Channel
     }
     assert expected <= names
     assert "grpc.health.v1.Health" in names
+
+
+async def reflect(channel: grpc.aio.Channel, service: str, *requests: reflection_pb2.ServerReflectionRequest) -> list:
+    """Answers of the reflection service under `service` (v1 and v1alpha share their messages, field for field)."""
+    call = channel.stream_stream(
+        f"/{service}/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )(iter(requests))
+    return [answer async for answer in call]
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+async def test_reflection_answers_as_v1_and_v1alpha(channel: grpc.aio.Channel, version: str) -> None:
+    service = f"grpc.reflection.{version}.ServerReflection"
+    listing, symbol, itself = await reflect(
+        channel,
+        service,
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="astra.v1.AgentsService"),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=service),
+    )
+    names = {s.name for s in listing.list_services_response.service}
+    assert {
+        "astra.v1.AgentsService",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= names
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(b) for b in symbol.file_descriptor_response.file_descriptor_proto
+    ]
+    assert "astra/v1/agents.proto" in {f.name for f in files}
+    own = [
+        descriptor_pb2.FileDescriptorProto.FromString(b) for b in itself.file_descriptor_response.file_descriptor_proto
+    ]
+    assert f"grpc.reflection.{version}" in {f.package for f in own}, itself
+
+
+BUF = Path(__file__).resolve().parents[1] / ".venv/node/node_modules/.bin/buf"
+
+
+@pytest.mark.skipif(not BUF.exists(), reason="buf is installed by `make lint` (npm)")
+async def test_buf_curl_lists_methods_over_reflection_v1(gateway: GatewayThread) -> None:
+    """buf curl, a client nobody here wrote, asked to use v1 only."""
+    proc = await asyncio.create_subprocess_exec(
+        str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect-protocol", "grpc-v1",
+        "--list-methods", f"http://{gateway.grpc_target}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert "astra.v1.AgentsService/GetAgent" in out.decode().split()
+
+
+async def test_network_callers_get_the_request_id_in_initial_metadata(channel: grpc.aio.Channel) -> None:
+    """A streaming caller sees it before the first message; a unary one as well as in the trailers."""
+    call = stub_chat(channel).ChatStream(chat_pb2.ChatStreamRequest(), metadata=(("x-request-id", "early-1"),))
+    assert dict(await call.initial_metadata())["x-request-id"] == "early-1"
+    with pytest.raises(grpc.aio.AioRpcError):
+        await call.read()
+    call = system_pb2_grpc.SystemServiceStub(channel).Readiness(system_pb2.ReadinessRequest())
+    await call
+    generated = dict(await call.initial_metadata())["x-request-id"]
+    assert len(generated) == 36 and dict(await call.trailing_metadata())["x-request-id"] == generated
+
+
+def stub_chat(channel: grpc.aio.Channel) -> chat_pb2_grpc.ChatServiceStub:
+    return chat_pb2_grpc.ChatServiceStub(channel)
 
 
 async def test_unary_calls_return_the_request_id_in_trailing_metadata(channel: grpc.aio.Channel) -> None:

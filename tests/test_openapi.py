@@ -167,6 +167,40 @@ async def test_real_responses_validate_against_the_documented_schemas(http: aioh
         assert resp.status == 400
 
 
+async def test_declared_success_statuses_are_documented_and_answered(http: aiohttp.ClientSession) -> None:
+    """astra.v1.success_statuses: adding a non-member answers 202 (an invitation), documented beside 200."""
+    document = await fetch_document(http)
+    paths = document["paths"]
+    add_member = paths["/workspaces/{workspace_id}/members"]["post"]["responses"]
+    assert add_member["202"]["description"] == "Accepted"
+    assert add_member["202"]["content"] == add_member["200"]["content"]
+    assert not [code for code in paths["/agents"]["post"]["responses"] if code.startswith("2") and code != "200"]
+    for method, path in [
+        ("get", "/invitations"),
+        ("post", "/invitations/{invitation_id}/accept"),
+        ("post", "/invitations/{invitation_id}/decline"),
+        ("get", "/workspaces/{workspace_id}/invitations"),
+        ("delete", "/workspaces/{workspace_id}/invitations/{invitation_id}"),
+    ]:
+        assert paths[path][method]["security"] == [{"bearerAuth": []}], path
+
+    owner, invitee = await register(http), await register(http)
+    async with http.post(
+        f"/workspaces/{owner['workspaceId']}/members", json={"email": invitee["email"]}, headers=bearer(owner)
+    ) as resp:
+        invited = await resp.json()
+        assert resp.status == 202, invited
+    schema = add_member["202"]["content"]["application/json"]["schema"]
+    validator(document, schema).validate(invited)
+    async with http.get("/invitations", headers=bearer(invitee)) as resp:
+        listed = await resp.json()
+    validator(document, response_schema(document, "get", "/invitations")).validate(listed)
+    async with http.post(f"/invitations/{invited['invitation']['id']}/accept", headers=bearer(invitee)) as resp:
+        accepted = await resp.json()
+        assert resp.status == 200, accepted
+    validator(document, response_schema(document, "post", "/invitations/{invitation_id}/accept")).validate(accepted)
+
+
 def _synthetic_route(template: str, http_method: str = "GET", body: str = "") -> Route:
     """A method on a message with every kind of field the mapping has to handle, outside the real contract."""
     pool = descriptor_pool.DescriptorPool()

@@ -21,7 +21,8 @@ from aiohttp import web
 from server.tools.cache import cache_key
 from server.tools.catalog import BUILTIN_TOOLS, ToolSpec
 from server.tools.runtime import ToolContext, ToolOutcome, ToolRunner
-from tests.harness import GatewayThread, test_settings
+from tests.conftest import bearer
+from tests.harness import API_KEY, GatewayThread, test_settings
 from tests.test_chat import api, new_agent, of_kind, register_users, sql, sse, turn
 
 GATEWAY_OPTIONS = {"settings": {"allow_private_urls": True}}
@@ -77,8 +78,13 @@ async def stats(http: aiohttp.ClientSession) -> dict[str, dict[str, Any]]:
     }
 
 
-async def clear(http: aiohttp.ClientSession, tool: str | None = None) -> tuple[int, Any]:
-    status, body, _ = await api(http, "POST", "/skills/cache/clear", params={"tool": tool} if tool else None)
+async def clear(
+    http: aiohttp.ClientSession, tool: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """Clears the cache with the operator's API key (or the headers given)."""
+    sent = {"x-api-key": API_KEY} if headers is None else headers
+    params = {"tool": tool} if tool else None
+    status, body, _ = await api(http, "POST", "/skills/cache/clear", params=params, headers=sent)
     return status, body
 
 
@@ -193,6 +199,21 @@ async def test_cache_stats_move_with_hits_and_misses_and_a_clear_resets_them(
     status, body = await clear(http, "teleport")
     assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
     assert await clear(http) == (200, {"clearedEntries": 1, "tool": ""})
+
+
+async def test_clearing_the_cache_needs_the_operators_api_key(
+    http: aiohttp.ClientSession, users: list[dict], researcher: str, site: Site
+) -> None:
+    await fetch_via_turn(http, users[0], researcher, f"{site.url}/report?keep=1")
+    entries = (await stats(http))["http_fetch"]["entries"]
+    assert entries >= 1
+    # Nobody, a signed-in user and a wrong key are all refused, and the cache keeps its entries.
+    for headers in ({}, bearer(users[0]), {"x-api-key": API_KEY + "x"}):
+        status, body = await clear(http, headers=headers)
+        assert (status, body["error"]["code"]) == (401, "UNAUTHENTICATED"), (headers, body)
+    assert (await stats(http))["http_fetch"]["entries"] == entries
+    # Reading the statistics stays public.
+    assert (await get(http, "/skills/cache/stats"))[0] == 200
 
 
 async def test_a_clear_on_one_replica_reaches_the_others(

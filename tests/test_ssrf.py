@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from server.net import ssrf
+from server.net.hosts import parse_entries, parse_entry
+from tests.providers.fake_vendors import FakeVendor
 
 
 @pytest.mark.parametrize(
@@ -88,3 +91,50 @@ async def test_bodies_are_read_whole_up_to_the_cap(servers, only_127_0_0_1_is_in
     assert len(whole.body) == 200_000 and not whole.truncated
     capped = await ssrf.fetch(f"{public}/big", max_bytes=50_000)
     assert len(capped.body) == 50_000 and capped.truncated
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Allow-listed hosts and the pinned connector (LLM providers stream through it)
+
+
+@pytest.mark.parametrize(
+    ("entry", "host", "port"),
+    [("localhost:11434", "localhost", 11434), ("10.0.3.7", "10.0.3.7", None), ("[::1]:8080", "::1", 8080)],
+)
+def test_allow_list_entries_parse(entry: str, host: str, port: int | None) -> None:
+    parsed = parse_entry(entry)
+    assert (parsed.host, parsed.port) == (host, port)
+
+
+@pytest.mark.parametrize("entry", ["http://10.0.3.7", "10.0.3.7:port", "10.0.3.7/v1", "user@10.0.3.7", ""])
+def test_bad_allow_list_entries_are_refused(entry: str) -> None:
+    with pytest.raises(ValueError):
+        parse_entry(entry)
+
+
+async def test_an_allow_listed_host_passes_on_its_port_only() -> None:
+    allowed = parse_entries(["127.0.0.1:8000", "::1"])
+    assert (await ssrf.resolve_checked("http://127.0.0.1:8000/v1", allowed_hosts=allowed))[2] == "127.0.0.1"
+    assert (await ssrf.resolve_checked("http://[::1]:9999/", allowed_hosts=allowed))[2] == "::1"  # any port
+    with pytest.raises(ssrf.BlockedURL, match="loopback"):
+        await ssrf.resolve_checked("http://127.0.0.1:8001/v1", allowed_hosts=allowed)
+    with pytest.raises(ssrf.BlockedURL, match="only http and https"):
+        await ssrf.resolve_checked("ftp://127.0.0.1:8000/", allowed_hosts=allowed)
+
+
+async def test_a_pinned_connector_reaches_only_the_checked_host() -> None:
+    async with FakeVendor() as site:  # on 127.0.0.1, which `localhost` resolves to
+        port = site.url.rsplit(":", 1)[1]
+        connector = await ssrf.pinned_connector(f"http://localhost:{port}/", allowed_hosts=parse_entries(["localhost"]))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async with session.get(f"http://localhost:{port}/x") as resp:
+                assert resp.status == 599  # the fake's answer when nothing is scripted: it was reached
+            # Another name is never resolved: the session can only reach the address that was checked.
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await session.get(f"http://example.invalid:{port}/x")
+        assert [r.headers["Host"] for r in site.requests] == [f"localhost:{port}"]
+
+
+async def test_a_pinned_connector_is_refused_for_a_private_address() -> None:
+    with pytest.raises(ssrf.BlockedURL, match="loopback"):
+        await ssrf.pinned_connector("http://127.0.0.1:8000/")

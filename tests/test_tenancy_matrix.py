@@ -1,10 +1,11 @@
 """The authorization matrix of the multi-tenancy routes, table-driven.
 
-Every route of the contract under /workspaces, /agents and /onboarding must have a rule in AUTHZ (the test
-fails for a route without one, and for a rule whose route is gone); each rule is exercised for every role
-(owner, admin, member, viewer, and an outsider who owns another workspace). Allowed writes must change the
+Every route of the contract under /workspaces, /invitations, /agents and /onboarding must have a rule in AUTHZ
+(the test fails for a route without one, and for a rule whose route is gone); each rule is exercised for every
+role (owner, admin, member, viewer, and an outsider who owns another workspace). Allowed writes must change the
 workspace, denied ones must leave it exactly as it was. A second table attacks one workspace's resources
-(workspace, members, stats, restrictions, grants, agents) from another workspace whose owner is the caller.
+(workspace, members, invitations, stats, restrictions, grants, agents) from another workspace whose owner is the
+caller.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import aiohttp
 import pytest
 
 from edge.contract import load_routes
-from tests.conftest import ABSENT, api, register, sql, unique_email
+from tests.conftest import ABSENT, add_member, api, register, sql, unique_email
 from tests.harness import GatewayThread
 
-PREFIXES = ("/workspaces", "/agents", "/onboarding")
+PREFIXES = ("/workspaces", "/invitations", "/agents", "/onboarding")
 ROLES = ("owner", "admin", "member", "viewer", "outsider")
 MEMBER_ROLES = ROLES[:4]
 
@@ -45,6 +46,7 @@ class World:
     agent: str  # an agent of W (matrix target)
     shared_agent: str  # an agent of W granted to R (left alone by the matrix)
     outsider_agent: str  # an agent of the outsider's personal workspace
+    invitation: str  # a pending invitation of W for someone who is none of the accounts
 
     def uid(self, role: str) -> str:
         return self.accounts[role]["user"]["id"]
@@ -62,13 +64,16 @@ async def send(http: aiohttp.ClientSession, account: dict, call: Call) -> tuple[
 
 
 async def fingerprint(world: World) -> Any:
-    """Everything about W a write could change: its row, members, agents (with versions) and grants given."""
+    """Everything about W a write could change: its row, members, invitations, agents (with versions) and grants
+    given."""
     rows = await sql(
         world.gateway,
         "SELECT jsonb_build_object("
         " 'workspace', (SELECT to_jsonb(w) FROM workspaces w WHERE w.id = %(w)s),"
         " 'members', (SELECT jsonb_agg(jsonb_build_object('u', user_id, 'r', role) ORDER BY user_id)"
         "             FROM workspace_members WHERE workspace_id = %(w)s),"
+        " 'invitations', (SELECT jsonb_agg(to_jsonb(i) ORDER BY id) FROM workspace_invitations i"
+        "                 WHERE workspace_id = %(w)s),"
         " 'agents', (SELECT jsonb_agg(jsonb_build_object('id', id, 'v', version, 'c', config) ORDER BY id)"
         "            FROM agents WHERE workspace_id = %(w)s),"
         " 'grants', (SELECT jsonb_agg(to_jsonb(g) ORDER BY receiving_workspace_id, agent_id)"
@@ -94,6 +99,14 @@ def slug() -> str:
     return f"m-{uuid.uuid4().hex[:12]}"
 
 
+async def invite(http: aiohttp.ClientSession, owner: dict, workspace: str) -> str:
+    """A fresh pending invitation of the workspace, for an address that is none of the accounts."""
+    body = {"email": unique_email("invitee"), "role": "viewer"}
+    status, answer = await send(http, owner, Call("POST", f"/workspaces/{workspace}/members", body))
+    assert status == 202, answer
+    return answer["invitation"]["id"]
+
+
 @pytest.fixture(scope="module")
 def world(gateway: GatewayThread) -> World:
     """Five accounts, W with owner/admin/member/viewer, a partner workspace R, and agents; built once."""
@@ -113,15 +126,15 @@ def world(gateway: GatewayThread) -> World:
             outsider = accounts["outsider"]
             partner = (await ok(outsider, Call("POST", "/workspaces", {"name": "Partner"})))["workspace"]["id"]
             for role in ("admin", "member", "viewer"):
-                body = {"userId": accounts[role]["user"]["id"], "role": role}
-                await ok(owner, Call("POST", f"/workspaces/{workspace}/members", body))
+                await add_member(http, owner, workspace, accounts[role], role)
+            invitation = await invite(http, owner, workspace)
             agent, shared, foreign = slug(), slug(), slug()
             await ok(owner, Call("POST", "/agents", {"id": agent}, workspace=workspace))
             await ok(owner, Call("POST", "/agents", {"id": shared}, workspace=workspace))
             await ok(outsider, Call("POST", "/agents", {"id": foreign}))
             grant = {"receivingWorkspaceId": partner, "agentId": shared, "readonly": False}
             await ok(owner, Call("POST", f"/workspaces/{workspace}/grants", grant))
-        return World(gateway, accounts, workspace, partner, agent, shared, foreign)
+        return World(gateway, accounts, workspace, partner, agent, shared, foreign, invitation)
 
     return asyncio.run(build())
 
@@ -134,12 +147,16 @@ Build = Callable[[World, aiohttp.ClientSession], Awaitable[Call]]
 
 @dataclass(frozen=True)
 class Rule:
-    allowed: frozenset[str]  # roles that get 200
+    allowed: frozenset[str]  # roles that get `status`
     build: Build  # the call, made the same way for every role (after any set-up it needs)
     writes: bool  # an allowed call changes W (and a denied one must not)
+    status: int = 200
+    # What every denied role gets, when not the usual 403 for W's members and 404 for the outsider.
+    denied: tuple[int, str] | None = None
 
 
 ANYONE = frozenset(ROLES)  # acts on the caller's own account, not on W
+NOBODY: frozenset[str] = frozenset()
 MEMBERS = frozenset(MEMBER_ROLES)
 WRITERS = frozenset({"owner", "admin"})
 
@@ -164,6 +181,21 @@ async def _remove_member(world: World, http: aiohttp.ClientSession) -> Call:
         (world.workspace, user_id),
     )
     return Call("DELETE", f"/workspaces/{world.workspace}/members/{user_id}")
+
+
+async def _revoke_invitation(world: World, http: aiohttp.ClientSession) -> Call:
+    invitation = await invite(http, world.accounts["owner"], world.workspace)
+    return Call("DELETE", f"/workspaces/{world.workspace}/invitations/{invitation}")
+
+
+def _answer_invitation(verb: str) -> Build:
+    """An invitation of W addressed to none of the accounts: whatever their role in W, nobody may answer it."""
+
+    async def build(world: World, http: aiohttp.ClientSession) -> Call:
+        invitation = await invite(http, world.accounts["owner"], world.workspace)
+        return Call("POST", f"/invitations/{invitation}/{verb}")
+
+    return build
 
 
 async def _revoke_grant(world: World, http: aiohttp.ClientSession) -> Call:
@@ -199,7 +231,22 @@ AUTHZ: dict[tuple[str, str], Rule] = {
         call("PUT", lambda w: f"/workspaces/{w.workspace}/settings", lambda w: {"timezone": "UTC"}),
         writes=True,
     ),
-    ("POST", "/workspaces/{workspace_id}/members"): Rule(WRITERS, _add_member, writes=True),
+    # Adding a non-member sends an invitation (202), which changes W's invitations.
+    ("POST", "/workspaces/{workspace_id}/members"): Rule(WRITERS, _add_member, writes=True, status=202),
+    ("GET", "/workspaces/{workspace_id}/invitations"): Rule(
+        WRITERS, call("GET", lambda w: f"/workspaces/{w.workspace}/invitations"), writes=False
+    ),
+    ("DELETE", "/workspaces/{workspace_id}/invitations/{invitation_id}"): Rule(
+        WRITERS, _revoke_invitation, writes=True
+    ),
+    # Invitations: the caller's own list; answering one addressed to someone else is 404 for every role of W.
+    ("GET", "/invitations"): Rule(ANYONE, call("GET", lambda w: "/invitations"), writes=False),
+    ("POST", "/invitations/{invitation_id}/accept"): Rule(
+        NOBODY, _answer_invitation("accept"), writes=True, denied=(404, "NOT_FOUND")
+    ),
+    ("POST", "/invitations/{invitation_id}/decline"): Rule(
+        NOBODY, _answer_invitation("decline"), writes=True, denied=(404, "NOT_FOUND")
+    ),
     ("DELETE", "/workspaces/{workspace_id}/members/{user_id}"): Rule(WRITERS, _remove_member, writes=True),
     ("GET", "/workspaces/{workspace_id}/stats"): Rule(
         MEMBERS, call("GET", lambda w: f"/workspaces/{w.workspace}/stats"), writes=False
@@ -267,13 +314,13 @@ async def test_role_matrix(http: aiohttp.ClientSession, world: World, route: tup
     after = await fingerprint(world)
 
     if role in rule.allowed:
-        assert status == 200, (role, request, body)
+        assert status == rule.status, (role, request, body)
         if rule.writes:
             assert after != before, f"{role}: {route} answered 200 but W did not change"
         else:
             assert after == before
         return
-    expected = (404, "NOT_FOUND") if role == "outsider" else (403, "PERMISSION_DENIED")
+    expected = rule.denied or ((404, "NOT_FOUND") if role == "outsider" else (403, "PERMISSION_DENIED"))
     assert (status, body["error"]["code"]) == expected, (role, request, body)
     assert after == before, f"{role}: a refused {route} changed W"
 
@@ -302,6 +349,10 @@ def _assert_origin(body: Any, origin: str) -> None:
 
 def _not_listed(world: World, body: Any) -> None:
     assert world.workspace not in {w["id"] for w in body["workspaces"]}
+
+
+def _no_invitation_to_w(world: World, body: Any) -> None:
+    assert world.workspace not in {i["workspaceId"] for i in body["invitations"]}
 
 
 CROSS: dict[str, Attack] = {
@@ -339,6 +390,24 @@ CROSS: dict[str, Attack] = {
         ),
         404,
     ),
+    # Invitation ids: a workspace's invitations are its admins'; an invitation is answered by its invitee only.
+    "invitation list": Attack("outsider", lambda w: Call("GET", f"/workspaces/{w.workspace}/invitations"), 404),
+    "invitation revoke": Attack(
+        "outsider", lambda w: Call("DELETE", f"/workspaces/{w.workspace}/invitations/{w.invitation}"), 404
+    ),
+    "invitation revoke through own workspace": Attack(
+        "outsider", lambda w: Call("DELETE", f"/workspaces/{w.outsider_workspace}/invitations/{w.invitation}"), 404
+    ),
+    "invitation accept for someone else": Attack(
+        "outsider", lambda w: Call("POST", f"/invitations/{w.invitation}/accept"), 404
+    ),
+    "invitation decline for someone else": Attack(
+        "outsider", lambda w: Call("POST", f"/invitations/{w.invitation}/decline"), 404
+    ),
+    "invitation accept for someone else by W's owner": Attack(
+        "owner", lambda w: Call("POST", f"/invitations/{w.invitation}/accept"), 404
+    ),
+    "invitations of the caller": Attack("outsider", lambda w: Call("GET", "/invitations"), 200, _no_invitation_to_w),
     # Grant ids.
     "grant from a foreign workspace": Attack(
         "outsider",
@@ -462,7 +531,7 @@ def test_cross_table_covers_every_resource_kind() -> None:
         if "{" not in template:
             continue
         path = template.replace("{workspace_id}", _PROBE.workspace).replace("{agent_id}", _PROBE.agent)
-        path = path.replace("{user_id}", "*")
+        path = path.replace("{user_id}", "*").replace("{invitation_id}", "*")
         assert any(m == method and _matches(path, p) for m, p in attacked), (
             f"no cross-workspace case for {method} {template}"
         )
@@ -481,4 +550,5 @@ _PROBE = World(
     agent="agent-w",
     shared_agent="agent-s",
     outsider_agent="agent-x",
+    invitation="inv_I",
 )

@@ -1,10 +1,12 @@
-"""Workspaces through the edge: creation and listing, membership and roles, typed settings, last-owner
-protection, restrictions, cross-workspace agent grants (expiry and revocation) and the usage stats computed
-in SQL over rows inserted directly."""
+"""Workspaces through the edge: creation and listing, invitations (the same answer for any invitee, accept,
+decline, expiry, revocation, audit) and roles, typed settings, last-owner protection, restrictions,
+cross-workspace agent grants (expiry and revocation) and the usage stats computed in SQL over rows inserted
+directly."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ import psycopg
 import pytest
 
 from astra.v1 import common_pb2, workspaces_pb2, workspaces_pb2_grpc
-from tests.conftest import api, register, register_users, sql, unique_email
+from tests.conftest import add_member, api, register, register_users, sql, unique_email
 from tests.harness import GatewayThread
 
 
@@ -32,13 +34,6 @@ async def new_workspace(http: aiohttp.ClientSession, owner: dict, name: str = "T
     status, body, _ = await api(http, "POST", "/workspaces", owner, json={"name": name, **extra})
     assert status == 200, body
     return body["workspace"]
-
-
-async def add_member(http: aiohttp.ClientSession, caller: dict, workspace_id: str, user: dict, role: str) -> None:
-    status, body, _ = await api(
-        http, "POST", f"/workspaces/{workspace_id}/members", caller, json={"userId": user["user"]["id"], "role": role}
-    )
-    assert status == 200, body
 
 
 async def create_agent(
@@ -244,41 +239,308 @@ async def test_memory_retention_zero_means_forever(http: aiohttp.ClientSession, 
 # Members and roles
 
 
-async def test_add_member_by_id_or_email_and_change_role(
+INVITATION_KEYS = {"id", "workspaceId", "role", "status", "createdAt", "expiresAt"}
+
+
+async def invite(http: aiohttp.ClientSession, caller: dict, workspace_id: str, **body: Any) -> dict:
+    status, answer, _ = await api(http, "POST", f"/workspaces/{workspace_id}/members", caller, json=body)
+    assert status == 202, answer
+    return answer["invitation"]
+
+
+async def my_invitations(http: aiohttp.ClientSession, account: dict) -> list[dict]:
+    status, body, _ = await api(http, "GET", "/invitations", account)
+    assert status == 200, body
+    return body["invitations"]
+
+
+async def respond(http: aiohttp.ClientSession, account: dict, invitation_id: str, verb: str) -> tuple[int, Any]:
+    status, body, _ = await api(http, "POST", f"/invitations/{invitation_id}/{verb}", account)
+    return status, body
+
+
+async def test_an_invitation_answers_the_same_whether_or_not_the_email_has_an_account(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    owner, registered = users[0], users[1]
+    workspace = await new_workspace(http, owner, name="Invites")
+    path = f"/workspaces/{workspace['id']}/members"
+    unknown = unique_email("nobody")
+
+    answers = []
+    for body in (
+        {"email": registered["email"].upper(), "role": "viewer"},
+        {"email": unknown.upper(), "role": "viewer"},
+        {"userId": registered["user"]["id"], "role": "viewer"},
+        {"userId": "usr_doesnotexist", "role": "viewer"},
+    ):
+        status, answer, _ = await api(http, "POST", path, owner, json=body)
+        answers.append((status, answer))
+    # Same status, same shape, nothing about the account (no user id, no name, no email).
+    assert [status for status, _ in answers] == [202] * 4, answers
+    for _, answer in answers:
+        assert list(answer) == ["invitation"], answer
+        invitation = answer["invitation"]
+        assert set(invitation) == INVITATION_KEYS, invitation
+        assert (invitation["workspaceId"], invitation["role"], invitation["status"]) == (
+            workspace["id"],
+            "viewer",
+            "pending",
+        )
+        assert invitation["id"].startswith("inv_")
+        created = datetime.fromisoformat(invitation["createdAt"])
+        expires = datetime.fromisoformat(invitation["expiresAt"])
+        assert expires - created == timedelta(days=7)
+        assert registered["user"]["id"] not in json.dumps(answer)
+    assert len({answer["invitation"]["id"] for _, answer in answers}) == 4
+
+    # Nobody was added; the emails are stored lower-cased.
+    assert await roles_of(gateway, workspace["id"]) == {owner["user"]["id"]: "owner"}
+    rows = await sql(
+        gateway,
+        "SELECT invitee_email, invitee_user_id FROM workspace_invitations WHERE workspace_id = %s ORDER BY created_at",
+        (workspace["id"],),
+    )
+    assert {r["invitee_email"] for r in rows} - {None} == {registered["email"].lower(), unknown.lower()}
+
+    # Inviting the same person again sends the pending invitation again: same id, new role and expiry, one row.
+    first = answers[1][1]["invitation"]
+    again = await invite(http, owner, workspace["id"], email=unknown, role="admin")
+    assert again["id"] == first["id"]
+    assert again["role"] == "admin"
+    assert again["expiresAt"] >= first["expiresAt"]
+    rows = await sql(gateway, "SELECT role FROM workspace_invitations WHERE lower(invitee_email) = %s", (unknown,))
+    assert rows == [{"role": "admin"}]
+
+    for bad in (
+        {"role": "member"},
+        {"email": "not-an-address", "role": "member"},
+        {"userId": "usr with spaces"},
+        {"userId": "a@b.example"},
+        {"email": unknown, "role": "superuser"},
+    ):
+        status, body, _ = await api(http, "POST", path, owner, json=bad)
+        assert (status, error_code(body)) == (400, "INVALID_ARGUMENT"), (bad, body)
+
+
+async def test_the_invitee_lists_accepts_and_then_sees_the_workspace(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    owner = users[0]
+    invitee = await register(http, email=f"Mixed.Case-{uuid.uuid4().hex[:8]}@Example.com")
+    workspace = await new_workspace(http, owner, name="Welcome")
+    sent = await invite(http, owner, workspace["id"], email=invitee["email"], role="viewer")
+    # Not a member until accepting.
+    status, body, _ = await api(http, "GET", f"/workspaces/{workspace['id']}", invitee)
+    assert status == 404, body
+
+    listed = await my_invitations(http, invitee)
+    assert [i["id"] for i in listed] == [sent["id"]]
+    assert listed[0]["workspaceName"] == "Welcome"
+    assert (listed[0]["role"], listed[0]["status"]) == ("viewer", "pending")
+    assert "email" not in listed[0] and "userId" not in listed[0]
+    assert sent["id"] not in {i["id"] for i in await my_invitations(http, users[1])}  # nobody else sees it
+
+    status, body = await respond(http, invitee, sent["id"], "accept")
+    assert status == 200, body
+    assert (body["workspace"]["id"], body["workspace"]["role"], body["workspace"]["memberCount"]) == (
+        workspace["id"],
+        "viewer",
+        2,
+    )
+    status, body, _ = await api(http, "GET", f"/workspaces/{workspace['id']}", invitee)
+    assert status == 200, body
+    assert body["workspace"]["role"] == "viewer"
+    # The membership works at once for the X-Workspace-ID of other routes (the membership cache).
+    status, body, _ = await api(http, "GET", "/agents", invitee, workspace=workspace["id"])
+    assert status == 200, body
+    _, listed_ws, _ = await api(http, "GET", "/workspaces", invitee)
+    assert workspace["id"] in {w["id"] for w in listed_ws["workspaces"]}
+
+    assert await my_invitations(http, invitee) == []
+    status, body = await respond(http, invitee, sent["id"], "accept")
+    assert (status, error_code(body)) == (400, "FAILED_PRECONDITION"), body
+    rows = await sql(gateway, "SELECT status FROM workspace_invitations WHERE id = %s", (sent["id"],))
+    assert rows == [{"status": "accepted"}]
+
+    # By user id too.
+    other = users[2]
+    by_id = await invite(http, owner, workspace["id"], userId=other["user"]["id"], role="member")
+    assert [i["id"] for i in await my_invitations(http, other)] == [by_id["id"]]
+    status, body = await respond(http, other, by_id["id"], "accept")
+    assert status == 200, body
+    assert await roles_of(gateway, workspace["id"]) == {
+        owner["user"]["id"]: "owner",
+        invitee["user"]["id"]: "viewer",
+        other["user"]["id"]: "member",
+    }
+
+
+async def test_a_declined_invitation_is_dropped(
     http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
 ) -> None:
     owner, invitee = users[0], users[1]
-    workspace = await new_workspace(http, owner, name="Invites")
+    workspace = await new_workspace(http, owner, name="No thanks")
+    sent = await invite(http, owner, workspace["id"], email=invitee["email"])
+    status, body = await respond(http, invitee, sent["id"], "decline")
+    assert status == 200, body
+    assert sent["id"] not in {i["id"] for i in await my_invitations(http, invitee)}
+    status, body = await respond(http, invitee, sent["id"], "accept")
+    assert (status, error_code(body)) == (400, "FAILED_PRECONDITION"), body
+    assert "declined" in body["error"]["message"]
+    assert invitee["user"]["id"] not in await roles_of(gateway, workspace["id"])
+    status, body, _ = await api(http, "GET", f"/workspaces/{workspace['id']}/invitations", owner)
+    assert body["invitations"] == []
+
+
+async def test_an_expired_invitation_cannot_be_accepted_until_sent_again(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    owner, invitee = users[0], users[1]
+    workspace = await new_workspace(http, owner, name="Too late")
+    sent = await invite(http, owner, workspace["id"], userId=invitee["user"]["id"], role="admin")
+    expire = "UPDATE workspace_invitations SET expires_at = now() - interval '1 minute' WHERE id = %s"
+    await sql(gateway, expire, (sent["id"],))
+    assert sent["id"] not in {i["id"] for i in await my_invitations(http, invitee)}
+    status, body = await respond(http, invitee, sent["id"], "accept")
+    assert (status, error_code(body)) == (400, "FAILED_PRECONDITION"), body
+    assert "expired" in body["error"]["message"]
+    assert invitee["user"]["id"] not in await roles_of(gateway, workspace["id"])
+    # The workspace still lists it, as expired; inviting again renews the same invitation.
+    _, listed, _ = await api(http, "GET", f"/workspaces/{workspace['id']}/invitations", owner)
+    assert [(i["id"], i["status"]) for i in listed["invitations"]] == [(sent["id"], "expired")]
+    again = await invite(http, owner, workspace["id"], userId=invitee["user"]["id"], role="admin")
+    assert (again["id"], again["status"]) == (sent["id"], "pending")
+    status, body = await respond(http, invitee, sent["id"], "accept")
+    assert status == 200, body
+    assert body["workspace"]["role"] == "admin"
+
+
+async def test_someone_elses_invitation_is_not_found(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    owner, invitee, stranger = users[0], users[1], users[3]
+    workspace = await new_workspace(http, owner, name="Not yours")
+    sent = await invite(http, owner, workspace["id"], email=invitee["email"], role="member")
+    # Neither a stranger nor the workspace's own owner can act on it, and it looks like an unknown id.
+    for caller in (stranger, owner):
+        for verb in ("accept", "decline"):
+            status, body = await respond(http, caller, sent["id"], verb)
+            assert (status, error_code(body)) == (404, "NOT_FOUND"), (verb, body)
+    status, unknown = await respond(http, stranger, "inv_doesnotexist", "accept")
+    assert (status, error_code(unknown)) == (404, "NOT_FOUND")
+    assert workspace["id"] not in {i["workspaceId"] for i in await my_invitations(http, stranger)}
+    assert stranger["user"]["id"] not in await roles_of(gateway, workspace["id"])
+    rows = await sql(gateway, "SELECT status FROM workspace_invitations WHERE id = %s", (sent["id"],))
+    assert rows == [{"status": "pending"}]
+    status, body = await respond(http, invitee, sent["id"], "accept")
+    assert status == 200, body
+
+
+async def test_owners_and_admins_list_and_revoke_invitations_members_cannot(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    owner, admin, member, outsider = users
+    workspace = await new_workspace(http, owner, name="Managed")
+    await add_member(http, owner, workspace["id"], admin, "admin")
+    await add_member(http, owner, workspace["id"], member, "member")
+    invitations = f"/workspaces/{workspace['id']}/invitations"
+    by_email = await invite(http, admin, workspace["id"], email=unique_email("pending"), role="viewer")
+    by_id = await invite(http, owner, workspace["id"], userId=outsider["user"]["id"], role="member")
+    as_owner = await invite(http, owner, workspace["id"], email=unique_email("future-owner"), role="owner")
+
+    status, body, _ = await api(http, "GET", invitations, admin)
+    assert status == 200, body
+    listed = {i["id"]: i for i in body["invitations"]}
+    assert list(listed) == [by_email["id"], by_id["id"], as_owner["id"]]  # oldest first
+    assert listed[by_email["id"]]["email"].startswith("pending-")
+    assert listed[by_id["id"]]["userId"] == outsider["user"]["id"]
+    assert "email" not in listed[by_id["id"]]
+    assert all(i["status"] == "pending" for i in listed.values())
+    status, page, _ = await api(http, "GET", invitations, owner, params={"limit": "2"})
+    assert len(page["invitations"]) == 2 and page["nextPageToken"]
+    status, rest, _ = await api(http, "GET", invitations, owner, params={"pageToken": page["nextPageToken"]})
+    assert [i["id"] for i in rest["invitations"]] == [as_owner["id"]]
+
+    # Members and viewers may not list or revoke; an outsider does not see the workspace at all.
+    status, body, _ = await api(http, "GET", invitations, member)
+    assert (status, error_code(body)) == (403, "PERMISSION_DENIED"), body
+    status, body, _ = await api(http, "DELETE", f"{invitations}/{by_id['id']}", member)
+    assert (status, error_code(body)) == (403, "PERMISSION_DENIED"), body
+    status, body, _ = await api(http, "GET", invitations, outsider)
+    assert (status, error_code(body)) == (404, "NOT_FOUND"), body
+
+    # An admin revokes; the invitee no longer sees it and cannot accept it.
+    status, body, _ = await api(http, "DELETE", f"{invitations}/{by_id['id']}", admin)
+    assert status == 200, body
+    assert workspace["id"] not in {i["workspaceId"] for i in await my_invitations(http, outsider)}
+    status, body = await respond(http, outsider, by_id["id"], "accept")
+    assert (status, error_code(body)) == (400, "FAILED_PRECONDITION"), body
+    status, body, _ = await api(http, "DELETE", f"{invitations}/{by_id['id']}", admin)
+    assert status == 404, body
+    # Only an owner revokes an invitation to become owner; another workspace's invitation is not found here.
+    status, body, _ = await api(http, "DELETE", f"{invitations}/{as_owner['id']}", admin)
+    assert (status, error_code(body)) == (403, "PERMISSION_DENIED"), body
+    other = await new_workspace(http, owner, name="Elsewhere")
+    status, body, _ = await api(http, "DELETE", f"/workspaces/{other['id']}/invitations/{as_owner['id']}", owner)
+    assert status == 404, body
+    status, body, _ = await api(http, "DELETE", f"{invitations}/{as_owner['id']}", owner)
+    assert status == 200, body
+    _, body, _ = await api(http, "GET", invitations, owner)
+    assert [i["id"] for i in body["invitations"]] == [by_email["id"]]
+
+
+async def test_an_existing_members_role_still_changes_at_once(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    owner, member = users[0], users[1]
+    workspace = await new_workspace(http, owner, name="Roles")
+    await add_member(http, owner, workspace["id"], member, "viewer")
     path = f"/workspaces/{workspace['id']}/members"
 
-    status, body, _ = await api(http, "POST", path, owner, json={"email": invitee["email"].upper(), "role": "viewer"})
+    status, body, _ = await api(http, "POST", path, owner, json={"email": member["email"].upper(), "role": "admin"})
     assert status == 200, body
-    assert body["member"]["userId"] == invitee["user"]["id"]
-    assert body["member"]["role"] == "viewer"
-    assert body["member"]["email"] == invitee["email"]
-
-    # Adding an existing member again changes the role (no second membership).
-    status, body, _ = await api(http, "POST", path, owner, json={"userId": invitee["user"]["id"], "role": "admin"})
-    assert status == 200, body
-    assert body["member"]["role"] == "admin"
-    assert await roles_of(gateway, workspace["id"]) == {owner["user"]["id"]: "owner", invitee["user"]["id"]: "admin"}
-
+    assert list(body) == ["member"]
+    assert (body["member"]["userId"], body["member"]["role"]) == (member["user"]["id"], "admin")
     # Default role is member.
-    third = users[2]
-    status, body, _ = await api(http, "POST", path, owner, json={"email": third["email"]})
+    status, body, _ = await api(http, "POST", path, owner, json={"userId": member["user"]["id"]})
     assert status == 200, body
     assert body["member"]["role"] == "member"
-    _, got, _ = await api(http, "GET", f"/workspaces/{workspace['id']}", third)
-    assert got["workspace"]["memberCount"] == 3
+    assert await roles_of(gateway, workspace["id"]) == {owner["user"]["id"]: "owner", member["user"]["id"]: "member"}
+    pending = "SELECT 1 FROM workspace_invitations WHERE workspace_id = %s AND status = 'pending'"
+    assert await sql(gateway, pending, (workspace["id"],)) == []
 
-    for bad, status_expected in [
-        ({"email": unique_email("nobody")}, 404),
-        ({"userId": "usr_doesnotexist"}, 404),
-        ({"role": "member"}, 400),
-        ({"userId": invitee["user"]["id"], "role": "superuser"}, 400),
-    ]:
-        status, body, _ = await api(http, "POST", path, owner, json=bad)
-        assert status == status_expected, (bad, body)
+
+async def test_invitations_are_audited(http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]) -> None:
+    owner, a, b, c = users
+    workspace = await new_workspace(http, owner, name="Audited invitations")
+    ws, me = workspace["id"], owner["user"]["id"]
+    unknown = unique_email("unregistered")
+    accepted = await invite(http, owner, ws, email=a["email"], role="member")
+    declined = await invite(http, owner, ws, userId=b["user"]["id"], role="viewer")
+    revoked = await invite(http, owner, ws, email=unknown, role="viewer")
+    assert (await respond(http, a, accepted["id"], "accept"))[0] == 200
+    assert (await respond(http, b, declined["id"], "decline"))[0] == 200
+    status, body, _ = await api(http, "DELETE", f"/workspaces/{ws}/invitations/{revoked['id']}", owner)
+    assert status == 200, body
+
+    entries = await sql(
+        gateway,
+        "SELECT action, actor, target_user_id, target, details FROM audit_log"
+        " WHERE workspace_id = %s AND action LIKE 'invitation.%%' ORDER BY id",
+        (ws,),
+    )
+    assert [(e["action"], e["actor"], e["target_user_id"], e["target"]) for e in entries] == [
+        ("invitation.create", me, a["user"]["id"], accepted["id"]),
+        ("invitation.create", me, b["user"]["id"], declined["id"]),
+        ("invitation.create", me, None, revoked["id"]),
+        ("invitation.accept", a["user"]["id"], a["user"]["id"], accepted["id"]),
+        ("invitation.decline", b["user"]["id"], b["user"]["id"], declined["id"]),
+        ("invitation.revoke", me, me, revoked["id"]),
+    ]
+    assert entries[2]["details"]["email"] == unknown
+    assert entries[3]["details"] == {"role": "member", "invitedBy": me, "joined": True}
+    assert c["user"]["id"] not in {e["target_user_id"] for e in entries}
 
 
 async def test_admins_cannot_make_change_or_remove_owners(
@@ -289,12 +551,14 @@ async def test_admins_cannot_make_change_or_remove_owners(
     await add_member(http, owner, workspace["id"], admin, "admin")
     members = f"/workspaces/{workspace['id']}/members"
 
-    # An admin may add and re-role non-owners...
-    status, body, _ = await api(http, "POST", members, admin, json={"userId": member["user"]["id"], "role": "admin"})
-    assert status == 200, body
+    # An admin may invite and re-role non-owners...
+    sent = await invite(http, admin, workspace["id"], userId=member["user"]["id"], role="admin")
+    assert (await respond(http, member, sent["id"], "accept"))[0] == 200
     status, body, _ = await api(http, "POST", members, admin, json={"userId": member["user"]["id"], "role": "viewer"})
     assert status == 200, body
-    # ...but not make an owner, demote an owner, or remove one.
+    # ...but not invite or make an owner, demote an owner, or remove one.
+    status, body, _ = await api(http, "POST", members, admin, json={"email": unique_email("boss"), "role": "owner"})
+    assert status == 403, body
     status, body, _ = await api(http, "POST", members, admin, json={"userId": member["user"]["id"], "role": "owner"})
     assert status == 403, body
     status, body, _ = await api(http, "POST", members, admin, json={"userId": admin["user"]["id"], "role": "owner"})
@@ -819,3 +1083,40 @@ async def test_grpc_non_member_gets_not_found(channel: grpc.aio.Channel, users: 
             metadata=(("authorization", f"Bearer {outsider['tokens']['accessToken']}"),),
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_grpc_invitation_round_trip(channel: grpc.aio.Channel, users: list[dict]) -> None:
+    stub = workspaces_pb2_grpc.WorkspacesServiceStub(channel)
+    owner, invitee = users[0], users[1]
+
+    def auth(account: dict) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {account['tokens']['accessToken']}"),)
+
+    request = workspaces_pb2.CreateWorkspaceRequest(name="gRPC invites")
+    created = await stub.CreateWorkspace(request, metadata=auth(owner))
+    workspace_id = created.workspace.id
+    call = stub.AddWorkspaceMember(
+        workspaces_pb2.AddWorkspaceMemberRequest(workspace_id=workspace_id, email=invitee["email"], role="member"),
+        metadata=auth(owner),
+    )
+    answer = await call
+    assert answer.WhichOneof("outcome") == "invitation"
+    assert answer.invitation.status == "pending"
+    assert answer.invitation.WhichOneof("invitee") is None and not answer.invitation.HasField("workspace_name")
+    assert dict(await call.trailing_metadata())["x-http-status"] == "202"
+
+    listed = await stub.ListInvitations(workspaces_pb2.ListInvitationsRequest(), metadata=auth(invitee))
+    mine = [(i.id, i.workspace_name) for i in listed.invitations if i.workspace_id == workspace_id]
+    assert mine == [(answer.invitation.id, "gRPC invites")]
+    accepted = await stub.AcceptInvitation(
+        workspaces_pb2.AcceptInvitationRequest(invitation_id=answer.invitation.id), metadata=auth(invitee)
+    )
+    assert (accepted.workspace.id, accepted.workspace.role) == (workspace_id, "member")
+
+    changed = await stub.AddWorkspaceMember(
+        workspaces_pb2.AddWorkspaceMemberRequest(
+            workspace_id=workspace_id, user_id=invitee["user"]["id"], role="viewer"
+        ),
+        metadata=auth(owner),
+    )
+    assert changed.WhichOneof("outcome") == "member" and changed.member.role == "viewer"

@@ -10,7 +10,7 @@ from google.protobuf import struct_pb2
 from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
 from server.agents import store
 from server.agents.resolve import ResolvedAgent, agent_message, resolve, resolve_cached
-from server.agents.validate import check_id, normalise, to_document
+from server.agents.validate import check_base_url, check_id, normalise, to_document
 from server.audit.log import record
 from server.context import Principal, current_principal
 from server.deps import Deps
@@ -77,6 +77,7 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
     ) -> agents_pb2.CreateAgentResponse:
         principal = current_principal()
         require_writer(principal.role, "create agents")
+        await check_base_url(request.agent, self.deps.settings)  # resolves the host: before holding a connection
         async with self.deps.db.transaction() as conn:
             agent = await create_agent(conn, self.deps, principal.workspace_id, principal.user_id, request.agent)
         _set_etag(context, agent.etag)
@@ -116,6 +117,7 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
             raise InvalidArgument("agent.id cannot be changed")
         # If-Match (REST) or agent.etag (gRPC): update only the version the caller read.
         expected = metadata_value(context, "if-match").strip() or request.agent.etag
+        await check_base_url(request.agent, self.deps.settings)  # resolves the host: before holding a connection
         async with self.deps.db.transaction() as conn:
             resolved = await resolve(conn, principal.workspace_id, request.agent_id, lock=True)
             _writable(resolved, principal, "changed")

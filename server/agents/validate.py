@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlparse
 
 from google.protobuf import json_format
 
 from astra.v1 import common_pb2
+from server.config import Settings
 from server.errors import InvalidArgument
+from server.providers.endpoints import AgentEndpoints, BaseUrlRefused, check_form
 from server.restrictions import DEFAULT_MODEL, split_model
 from server.skills.catalog import Catalog
 
@@ -71,10 +72,25 @@ def normalise(agent: common_pb2.Agent, catalog: Catalog, default_model: str = ""
     if not 0 <= agent.memory.min_relevance <= 1:
         raise fail("memory.minRelevance", "must be between 0 and 1")
     if agent.base_url:
-        parsed = urlparse(agent.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise fail("baseUrl", "must be an http(s) URL")
+        try:
+            check_form(agent.base_url)
+        except BaseUrlRefused as exc:
+            raise fail("baseUrl", str(exc)) from None
     return agent
+
+
+async def check_base_url(agent: common_pb2.Agent, settings: Settings, prefix: str = "") -> None:
+    """An agent's own baseUrl must pass the outbound guard now (it is checked again on every call): a workspace
+    member must not be able to point the gateway at its own network. The operator's configured base URLs pass."""
+    url = agent.base_url.rstrip("/")
+    operators = {u.rstrip("/") for u in (settings.openai_base_url, settings.anthropic_base_url) if u}
+    if not url or url in operators:
+        return
+    try:
+        await AgentEndpoints.from_settings(settings).check(agent.base_url)
+    except BaseUrlRefused as exc:
+        hint = " (hosts of self-hosted models are allowed by the operator, in ASTRA_PROVIDER_HOSTS)"
+        raise InvalidArgument(f"{prefix}baseUrl {exc}{hint if 'is refused' in str(exc) else ''}") from None
 
 
 def to_document(agent: common_pb2.Agent) -> dict[str, Any]:

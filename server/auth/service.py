@@ -14,19 +14,22 @@ from server.audit.log import ANONYMOUS_ACTOR, record
 from server.auth import passwords, store
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import hash_refresh_token, new_refresh_token
+from server.chat import ratelimit
 from server.context import client_address_var, current_principal
 from server.deps import Deps
-from server.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from server.errors import InvalidArgument, Unauthenticated
 from server.ids import new_id
 from server.timestamps import to_timestamp
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _BAD_CREDENTIALS = "invalid email or password"
+_MAX_EMAIL = 254
+REGISTER_WINDOW_S = 3600
 
 
 def _check_email(email: str) -> str:
     email = email.strip()
-    if not email or len(email) > 254 or not _EMAIL.match(email):
+    if not email or len(email) > _MAX_EMAIL or not _EMAIL.match(email):
         raise InvalidArgument("email must be a valid address such as user@example.com")
     return email
 
@@ -48,7 +51,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     async def _issue(self, conn: Any, user_id: str, family_id: str) -> auth_pb2.TokenPair:
         """A new access token and a refresh token in the given family; call inside the caller's transaction."""
         settings = self.deps.settings
-        access, _ = self.deps.tokens.issue(user_id)
+        access, _ = self.deps.tokens.issue(user_id, family_id)
         refresh, refresh_hash = new_refresh_token()
         expires = datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_s)
         await store.insert_refresh_token(conn, user_id, family_id, refresh_hash, expires)
@@ -67,6 +70,13 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         passwords.check_policy(request.password)
         if len(request.display_name) > 200:
             raise InvalidArgument("display_name must be at most 200 characters")
+        limit = self.deps.settings.register_max_per_hour
+        if limit:
+            # Counted before the hash (its cost) and whether or not the email is taken (an answer in itself).
+            address = client_address_var.get() or "unknown"
+            await ratelimit.hit(
+                self.deps.db, f"register:{address}", limit, REGISTER_WINDOW_S, "registrations from this address"
+            )
         password_hash = await passwords.hash_password(request.password)
         async with self.deps.db.transaction() as conn:
             user = await store.create_user(conn, email, password_hash, request.display_name.strip())
@@ -76,18 +86,21 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     async def Login(self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext) -> auth_pb2.LoginResponse:
         if not request.email or not request.password:
             raise InvalidArgument("email and password are required")
+        if len(request.email.strip()) > _MAX_EMAIL:
+            # No account has one (Register refuses it), and it would not fit the throttle's index.
+            raise InvalidArgument(f"email must be at most {_MAX_EMAIL} characters")
         account_key = "acct:" + request.email.strip().lower()
         keys = [account_key, "addr:" + (client_address_var.get() or "unknown")]
         async with self.deps.db.connection() as conn:
-            wait = await self.throttle.retry_after(conn, keys)
-            if wait is not None:
-                raise ResourceExhausted("too many failed logins, try again later", retry_after=wait)
+            # The attempt counts as a failure from here (429 when a key is at its limit) until the password is
+            # found right, so concurrent guesses cannot all pass the check.
+            reserved = await self.throttle.reserve(conn, keys)
             user = await store.user_by_email(conn, request.email.strip())
         ok = await passwords.verify_password(user["password_hash"] if user else None, request.password)
         client = {"email": request.email.strip(), "clientAddress": client_address_var.get()}
         if not ok or user is None:
             async with self.deps.db.transaction() as conn:
-                await self.throttle.record_failure(conn, keys)
+                await self.throttle.failed(conn, keys)
                 await record(
                     conn,
                     actor=user["id"] if user else ANONYMOUS_ACTOR,
@@ -96,10 +109,10 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                     workspace_id=None,
                     details={**client, "reason": "wrong password" if user else "unknown email"},
                 )
-            # Raised after the commit: the failure must count even though the call fails.
+            # Raised after the commit, so the audit entry stays (the failure counts since the reservation).
             raise Unauthenticated(_BAD_CREDENTIALS)
         async with self.deps.db.transaction() as conn:
-            await self.throttle.clear(conn, account_key)
+            await self.throttle.succeeded(conn, reserved, account_key)
             tokens = await self._issue(conn, user["id"], new_id("fam"))
             await record(
                 conn,
@@ -124,7 +137,9 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                 reused = row["rotated_at"] is not None or row["revoked_at"] is not None
                 if reused:
                     # Someone holds a token that was already exchanged: the family is compromised.
-                    await store.revoke_family(conn, row["family_id"])
+                    await store.revoke_family(
+                        conn, row["user_id"], row["family_id"], self.deps.settings.access_token_ttl_s
+                    )
                     await record(
                         conn,
                         actor=row["user_id"],
@@ -136,6 +151,9 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                 elif not row["expired"]:
                     await store.mark_rotated(conn, row["id"])
                     return auth_pb2.RefreshResponse(tokens=await self._issue(conn, row["user_id"], row["family_id"]))
+            if reused:
+                # Its own NOTIFY reaches this replica asynchronously; the next call must already be refused.
+                self.deps.memberships.forget(row["user_id"])
             # Raised after the transaction commits, so the family revocation sticks.
             raise Unauthenticated(
                 "refresh token reused; all sessions of this login were revoked" if reused else "refresh token expired"

@@ -48,9 +48,13 @@ async def user_by_email(conn: AsyncConnection, email: str) -> dict[str, Any] | N
 
 
 async def membership(conn: AsyncConnection, user_id: str, workspace_id: str | None) -> dict[str, Any] | None:
-    """The user's revocation instant and their role in the workspace (personal one when None)."""
+    """The user's revocation instant, the token families revoked for reuse whose access tokens may still be live,
+    and their role in the workspace (personal one when None)."""
     cur = await conn.execute(
-        "SELECT u.tokens_valid_after, m.workspace_id, m.role FROM users u"
+        "SELECT u.tokens_valid_after, m.workspace_id, m.role,"
+        " ARRAY(SELECT f.family_id FROM revoked_families f WHERE f.user_id = u.id AND f.expires_at > now())"
+        "  AS revoked_families"
+        " FROM users u"
         " LEFT JOIN workspace_members m ON m.user_id = u.id"
         "  AND m.workspace_id = COALESCE(%s, u.personal_workspace_id)"
         " WHERE u.id = %s",
@@ -82,10 +86,19 @@ async def mark_rotated(conn: AsyncConnection, token_id: str) -> None:
     await conn.execute("UPDATE refresh_tokens SET rotated_at = now() WHERE id = %s", (token_id,))
 
 
-async def revoke_family(conn: AsyncConnection, family_id: str) -> None:
+async def revoke_family(conn: AsyncConnection, user_id: str, family_id: str, access_ttl_s: int) -> None:
+    """Revokes the family's refresh tokens and, until the last of them has expired, the access tokens issued with
+    it; call inside a transaction. The row's insert tells every replica (migration 0012)."""
     await conn.execute(
         "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = %s AND revoked_at IS NULL",
         (family_id,),
+    )
+    await conn.execute("DELETE FROM revoked_families WHERE user_id = %s AND expires_at <= now()", (user_id,))
+    # A minute beyond the access token lifetime covers clock skew between the gateway that signed and Postgres.
+    await conn.execute(
+        "INSERT INTO revoked_families (family_id, user_id, expires_at)"
+        " VALUES (%s, %s, now() + make_interval(secs => %s)) ON CONFLICT (family_id) DO NOTHING",
+        (family_id, user_id, access_ttl_s + 60),
     )
 
 

@@ -23,6 +23,9 @@ class AccessClaims:
     issued_at: float
     expires_at: float
     jti: str
+    # The refresh-token family (one login) the token was issued with; revoked with it when a refresh token is
+    # reused. Empty for tokens issued without one.
+    family: str = ""
 
 
 class AccessTokens:
@@ -33,11 +36,13 @@ class AccessTokens:
         self.ttl_s = ttl_s
         self._verified: dict[str, AccessClaims] = {}
 
-    def issue(self, user_id: str) -> tuple[str, float]:
+    def issue(self, user_id: str, family_id: str = "") -> tuple[str, float]:
         # iat keeps milliseconds so a logout and a login in the same second are told apart.
         now = round(time.time(), 3)
         exp = int(now) + self.ttl_s
-        claims = {"sub": user_id, "iat": now, "exp": exp, "jti": uuid.uuid4().hex, "typ": "access"}
+        claims: dict[str, object] = {"sub": user_id, "iat": now, "exp": exp, "jti": uuid.uuid4().hex, "typ": "access"}
+        if family_id:
+            claims["fam"] = family_id
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), float(exp)
 
     def verify(self, token: str) -> AccessClaims:
@@ -65,9 +70,10 @@ class AccessTokens:
                 raise Unauthenticated("access token expired") from None
             except jwt.PyJWTError:
                 raise Unauthenticated("invalid access token") from None
-            if claims.get("typ") != "access" or not isinstance(claims.get("sub"), str):
+            family = claims.get("fam", "")
+            if claims.get("typ") != "access" or not isinstance(claims.get("sub"), str) or not isinstance(family, str):
                 raise Unauthenticated("invalid access token")
-            return AccessClaims(claims["sub"], float(claims["iat"]), float(claims["exp"]), str(claims["jti"]))
+            return AccessClaims(claims["sub"], float(claims["iat"]), float(claims["exp"]), str(claims["jti"]), family)
         raise Unauthenticated("invalid access token")
 
 

@@ -1,4 +1,4 @@
-"""A sliding-window rate limit shared by every replica (Postgres), e.g. WebSocket messages per user."""
+"""A sliding-window rate limit shared by every replica (Postgres): WebSocket messages and chat turns per user."""
 
 from __future__ import annotations
 
@@ -19,15 +19,17 @@ _HIT = (
 )
 
 
-async def hit(db: Database, key: str, limit: int, window_s: int) -> None:
-    """Counts one event for key; RESOURCE_EXHAUSTED with the wait when the window already holds `limit`.
+async def hit(db: Database, key: str, limit: int, window_s: int, what: str = "messages") -> None:
+    """Counts one event for key; RESOURCE_EXHAUSTED with the wait when the window already holds `limit` (`what`
+    names the events in its message).
 
-    It sits before a WebSocket turn's first token, so it is one statement on an unlogged table (no WAL flush)."""
+    It sits before a chat turn's first token, so it is one statement on an unlogged table (no WAL flush). The
+    window keeps up to `limit` stamps per key and each hit reads them all: meant for limits in the hundreds."""
     async with db.connection() as conn:
         cur = await conn.execute(_HIT, {"key": key, "limit": limit, "window": window_s})
         row = await cur.fetchone()
     assert row is not None
     if not row["admitted"]:
         raise ResourceExhausted(
-            f"rate limit: {limit} messages per {window_s} s", retry_after=max(0.001, row["wait"] or 0)
+            f"rate limit: {limit} {what} per {window_s} s", retry_after=max(0.001, row["wait"] or 0)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from contextlib import aclosing
 from typing import Any
 
@@ -20,10 +21,12 @@ def stream_error(error: chat_pb2.StreamError) -> AstraError:
     return Unavailable(error.message, http_status=502)  # the vendor refused: a bad gateway, not our client's fault
 
 
-async def run_to_end(engine: TurnEngine, principal: Principal, request: TurnRequest) -> dict[str, Any]:
+async def run_to_end(
+    engine: TurnEngine, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None = None
+) -> dict[str, Any]:
     """The fields of the chat-response shape (content, session_id, tools_used, usage, model, overhead_ms,
-    message_id) from the turn's stream_done; its error event raised as a status."""
-    async with aclosing(engine.stream(principal, request)) as events:
+    message_id) from the turn's stream_done; its error event raised as a status. `admitted`: see TurnEngine._open."""
+    async with aclosing(engine.stream(principal, request, admitted)) as events:
         async for event in events:
             if event.HasField("error"):
                 raise stream_error(event.error)

@@ -22,6 +22,8 @@ from server.timestamps import to_timestamp
 
 # /ws message frames per user across sockets and replicas (DESIGN.md §5).
 WS_MESSAGES_PER_WINDOW, WS_WINDOW_S = 30, 60
+# Chat turns over REST and gRPC: ASTRA_CHAT_RATE_PER_MIN per user per window, across replicas.
+CHAT_WINDOW_S = 60
 
 
 def _turn_request(request: chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest) -> TurnRequest:
@@ -33,14 +35,35 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         self.deps = deps
         self.engine = TurnEngine(deps, deps.providers, deps.tools)
 
-    async def _reply(self, principal: Principal, request: chat_pb2.ChatRequest) -> chat_pb2.ChatResponse:
-        return chat_pb2.ChatResponse(**await run_to_end(self.engine, principal, _turn_request(request)))
+    def _admission(self, principal: Principal, context: grpc.aio.ServicerContext) -> asyncio.Future[None] | None:
+        """The caller's rate-limit verdict, counted on a connection of its own while the turn looks up its session;
+        the turn awaits it before it writes anything. None when no limit applies.
+
+        A /ws message counts in the /ws window only, every other turn in the chat window: one window per turn, so
+        a user may have both windows' worth. The transport is the caller's word, but claiming /ws only trades the
+        chat window for the /ws one, which that user can reach through /ws anyway."""
+        db, user, per_min = self.deps.db, principal.user_id, self.deps.settings.chat_rate_per_min
+        if metadata_value(context, "x-astra-transport") == "ws":
+            hit = ratelimit.hit(db, f"ws:{user}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
+        elif per_min > 0:
+            hit = ratelimit.hit(db, f"chat:{user}", per_min, CHAT_WINDOW_S, "chat turns")
+        else:
+            return None
+        verdict = asyncio.ensure_future(hit)
+        self.engine.hold(verdict)  # a turn that fails before it awaits the verdict leaves it unread
+        return verdict
+
+    async def _reply(
+        self, principal: Principal, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext
+    ) -> chat_pb2.ChatResponse:
+        admitted = self._admission(principal, context)
+        return chat_pb2.ChatResponse(**await run_to_end(self.engine, principal, _turn_request(request), admitted))
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext) -> chat_pb2.ChatResponse:
         principal = current_principal()
         key = metadata_value(context, "idempotency-key")
         if not key:
-            response = await self._reply(principal, request)
+            response = await self._reply(principal, request, context)
             add_trailers(context, ("x-astra-overhead-ms", f"{response.overhead_ms:.3f}"))
             return response
         idempotency.check_key(key)
@@ -53,7 +76,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
             )
             return replayed
         try:
-            response = await self._reply(principal, request)
+            response = await self._reply(principal, request, context)  # a replay above is not counted
         except BaseException:
             await idempotency.abandon(self.deps.db, principal.user_id, key)
             raise
@@ -65,13 +88,7 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         self, request: chat_pb2.ChatStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         principal = current_principal()
-        admitted = None
-        if metadata_value(context, "x-astra-transport") == "ws":
-            # Counted while the turn looks up its session; the turn writes nothing before the verdict.
-            admitted = asyncio.ensure_future(
-                ratelimit.hit(self.deps.db, f"ws:{principal.user_id}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
-            )
-            self.engine.hold(admitted)  # a turn that fails before it awaits the verdict leaves it unread
+        admitted = self._admission(principal, context)
         async with aclosing(self.engine.stream(principal, _turn_request(request), admitted)) as events:
             async for event in events:
                 if event.HasField("stream_done"):

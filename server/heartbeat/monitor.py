@@ -1,5 +1,7 @@
 """What one heartbeat run observes: new matching feed items (rss) or the endpoint's up/down state (http).
-Every fetch goes through the SSRF guard."""
+Every fetch goes through the SSRF guard, and a run has hard deadlines: its fetch as a whole (DNS, redirects and the
+body included) within the config's timeout, and its feed parsing within server.net.feeds' (a body is parsed from
+memory only, on an executor of its own)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
-from server.net import ssrf
+from server.net import feeds, ssrf
 
 MAX_ITEMS = 50  # items recorded (and sent to the agent) per fire
 MAX_FEED_BYTES = 5 * 1024 * 1024
@@ -39,21 +39,32 @@ class RunError(Exception):
     """The run could not observe anything (refused URL, unreachable feed, unparseable body)."""
 
 
+async def _fetch(config: dict[str, Any], allow_private: bool, **options: Any) -> ssrf.FetchResult:
+    """ssrf.fetch with the config's timeout as a deadline on the whole fetch: the guard's own timeout applies to
+    each redirect hop apart and not to the address lookup."""
+    timeout_s = config["timeout_ms"] / 1000
+    return await asyncio.wait_for(
+        ssrf.fetch(config["url"], timeout_s=timeout_s, allow_private=allow_private, **options), timeout_s
+    )
+
+
 async def fetch_feed(config: dict[str, Any], allow_private: bool) -> tuple[int, list[FeedItem]]:
-    """(HTTP status, items) of the config's feed; RunError when it cannot be read."""
+    """(HTTP status, items) of the config's feed; RunError when it cannot be read or parsed in time."""
     try:
-        result = await ssrf.fetch(
-            config["url"], timeout_s=config["timeout_ms"] / 1000, max_bytes=MAX_FEED_BYTES, allow_private=allow_private
-        )
+        result = await _fetch(config, allow_private, max_bytes=MAX_FEED_BYTES)
     except Exception as exc:
         raise RunError(ssrf.describe(exc)) from None
     if not 200 <= result.status < 300:
         raise RunError(f"the feed answered HTTP {result.status}")
-    return result.status, await asyncio.to_thread(parse_feed, result.body)
+    try:
+        parsed = await feeds.parse(result.body)
+    except feeds.FeedTimeout as exc:
+        raise RunError(str(exc)) from None
+    return result.status, feed_items(parsed)
 
 
-def parse_feed(body: bytes) -> list[FeedItem]:
-    parsed = feedparser.parse(body)
+def feed_items(parsed: Any) -> list[FeedItem]:
+    """The items of a parsed feed; RunError when the body was not a feed."""
     if parsed.bozo and not parsed.entries:
         raise RunError(f"not an RSS or Atom feed: {type(parsed.get('bozo_exception')).__name__}")
     items: list[FeedItem] = []
@@ -99,12 +110,7 @@ def matching(items: list[FeedItem], new_keys: set[str], keywords: list[str]) -> 
 async def observe_http(config: dict[str, Any], allow_private: bool) -> Health:
     expect = config["expect_status"] or 200
     try:
-        result = await ssrf.fetch(
-            config["url"],
-            method=config["method"],
-            timeout_s=config["timeout_ms"] / 1000,
-            allow_private=allow_private,
-        )
+        result = await _fetch(config, allow_private, method=config["method"])
     except ssrf.BlockedURL as exc:
         raise RunError(ssrf.describe(exc)) from None
     except Exception as exc:

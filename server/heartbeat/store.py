@@ -77,7 +77,8 @@ async def runs_page(
 
 # --- the scheduler ----------------------------------------------------------------------------------------------
 
-# Beyond its fetch timeout, how long a run may stay 'running' (storing its outcome) before it counts as lost.
+# Beyond its fetch timeout, how long a run may stay 'running' (parsing its feed, which has a deadline of
+# server.net.feeds.PARSE_TIMEOUT_S, and storing its outcome) before it counts as lost.
 RUN_GRACE_S = 60
 
 

@@ -47,7 +47,8 @@ class AuthLayer(Layer):
         )
         if row is None:
             raise Unauthenticated("invalid access token")
-        if claims.issued_at < row["tokens_valid_after"]:
+        # Revoked by a logout (everything issued before it) or with its refresh-token family (reuse detected).
+        if claims.issued_at < row["tokens_valid_after"] or claims.family in row["revoked_families"]:
             raise Unauthenticated("access token revoked")
         if row["role"] is None:
             # Same answer for a workspace that exists and one that does not: ids cannot be probed.

@@ -4,7 +4,9 @@ monitors and the http_fetch tool.
 The host is resolved once and the connection is pinned to the checked address, so a DNS answer that changes
 between the check and the connect (rebinding) cannot slip through; every redirect is checked again. Loopback,
 private, link-local (cloud metadata), CGNAT, multicast, reserved and unspecified addresses are refused, as are
-schemes other than http and https, unless ASTRA_ALLOW_PRIVATE_URLS=true.
+schemes other than http and https, unless ASTRA_ALLOW_PRIVATE_URLS=true or the host is on an allow-list the caller
+passes (e.g. ASTRA_PROVIDER_HOSTS for self-hosted models). `pinned_connector` gives streaming callers (LLM providers)
+the same pinned connection as `fetch`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
+
+from server.net.hosts import HostEntry, find
 
 _EXTRA_BLOCKED = [
     ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT
@@ -64,12 +70,40 @@ def check_scheme(url: str) -> tuple[str, int]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise BlockedURL("the URL has an invalid port") from None
+    _same_host_as_aiohttp(url, parts.hostname)
     return parts.hostname, port
 
 
-async def resolve_checked(url: str, allow_private: bool = False) -> tuple[str, int, str]:
-    """(host, port, pinned ip) for a URL that passes the guard; BlockedURL otherwise."""
+def _same_host_as_aiohttp(url: str, host: str) -> None:
+    """aiohttp parses URLs with yarl, and connects to an IP literal without asking the pinned resolver: a URL the
+    two parsers read differently could be checked as one host and connect to another."""
+    try:
+        theirs = yarl.URL(url).host or ""
+    except ValueError:
+        raise BlockedURL("the URL is not valid") from None
+    try:
+        address = ipaddress.ip_address(theirs)
+    except ValueError:
+        return  # a name: aiohttp asks the pinned resolver, which answers only for the checked host
+    try:
+        if ipaddress.ip_address(host) == address:
+            return
+    except ValueError:
+        pass
+    raise BlockedURL("the URL's host is ambiguous")
+
+
+def _private_allowed(host: str, port: int, allow_private: bool, allowed_hosts: Iterable[HostEntry]) -> bool:
+    return allow_private or find(allowed_hosts, host, port) is not None
+
+
+async def resolve_checked(
+    url: str, allow_private: bool = False, allowed_hosts: Iterable[HostEntry] = ()
+) -> tuple[str, int, str]:
+    """(host, port, pinned ip) for a URL that passes the guard; BlockedURL otherwise. A host on `allowed_hosts`
+    (host, or host:port) may resolve to private addresses; it still gets the scheme check and the pinning."""
     host, port = check_scheme(url)
+    allow_private = _private_allowed(host, port, allow_private, allowed_hosts)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
@@ -104,6 +138,15 @@ class _PinnedResolver(AbstractResolver):
         pass
 
 
+async def pinned_connector(
+    url: str, allow_private: bool = False, allowed_hosts: Iterable[HostEntry] = ()
+) -> aiohttp.TCPConnector:
+    """A one-use connector that can only reach the checked address of url's host (BlockedURL if the guard refuses
+    it). Callers must not follow redirects with it: each hop needs a check and a connector of its own."""
+    host, _, ip = await resolve_checked(url, allow_private, allowed_hosts)
+    return aiohttp.TCPConnector(resolver=_PinnedResolver(host, ip), use_dns_cache=False, force_close=True)
+
+
 async def fetch(
     url: str,
     *,
@@ -119,8 +162,7 @@ async def fetch(
     with max_redirects=0 a redirect is returned as it is. The body is cut at max_bytes."""
     current = url
     for hop in range(max_redirects + 1):
-        host, _, ip = await resolve_checked(current, allow_private)
-        connector = aiohttp.TCPConnector(resolver=_PinnedResolver(host, ip), use_dns_cache=False, force_close=True)
+        connector = await pinned_connector(current, allow_private)
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             async with session.request(method, current, headers=headers, data=body, allow_redirects=False) as response:

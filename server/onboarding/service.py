@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from astra.v1 import onboarding_pb2, onboarding_pb2_grpc
 from server.agents.service import create_agent
+from server.agents.validate import check_base_url
 from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
@@ -33,6 +36,11 @@ class OnboardingService(onboarding_pb2_grpc.OnboardingServiceServicer):
             if agent.id in seen:
                 raise InvalidArgument(f"agents[{i}].id: {agent.id!r} appears twice")
             seen.add(agent.id)
+        # Resolves hosts, so before a connection is held, and at once rather than one after the other.
+        checks = [check_base_url(a, self.deps.settings, prefix=f"agents[{i}].") for i, a in enumerate(request.agents)]
+        for outcome in await asyncio.gather(*checks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome  # the first refused agent, in request order
         async with self.deps.db.transaction() as conn:
             workspace_id = await workspaces.create_workspace(conn, name, plan, settings, user_id)
             await record(

@@ -16,8 +16,10 @@ from server.providers.base import (
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
+    upstream_error,
 )
-from server.providers.openai import MAX_ERROR_CHARS, HttpClient, retryable_status, stream_cut_error
+from server.providers.endpoints import AgentEndpoints
+from server.providers.openai import HttpClient, in_stream_message, redact, retryable_status, stream_cut_error
 
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -39,29 +41,44 @@ _ERROR_STATUS = {
 class AnthropicProvider:
     name = "anthropic"
 
-    def __init__(self, api_key: str, base_url: str = "", connect_timeout: float = 10, read_timeout: float = 120):
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "",
+        connect_timeout: float = 10,
+        read_timeout: float = 120,
+        agent_endpoints: AgentEndpoints | None = None,
+    ):
         self._api_key = api_key
         self._base_url = (base_url or DEFAULT_ANTHROPIC_BASE_URL).rstrip("/")
         self._http = HttpClient(connect_timeout, read_timeout)
+        self._agent_endpoints = agent_endpoints or AgentEndpoints()
 
     async def close(self) -> None:
         await self._http.close()
 
-    def _headers(self) -> dict[str, str]:
+    @staticmethod
+    def _headers(key: str) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream",
             "anthropic-version": ANTHROPIC_VERSION,
         }
-        if self._api_key:
-            headers["x-api-key"] = self._api_key
+        if key:
+            headers["x-api-key"] = key
         return headers
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        base = (request.base_url or self._base_url).rstrip("/")
-        state = _MessageStream()
+        route = self._agent_endpoints.route(request.base_url, self._base_url, self._api_key)
+        state = _MessageStream(route.key)
         lines = self._http.post_sse(
-            self.name, f"{base}/v1/messages", self._headers(), request_body(request), self._api_key, state
+            self.name,
+            f"{route.base_url}/v1/messages",
+            self._headers(route.key),
+            request_body(request),
+            route.key,
+            state,
+            self._agent_endpoints if route.guarded else None,
         )
         async with aclosing(lines):
             async for line in lines:
@@ -130,7 +147,8 @@ def _tool_input(arguments: str) -> dict[str, Any]:
 class _MessageStream:
     """Turns message_start / content_block_* / message_delta / message_stop events into stream events."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str = "") -> None:
+        self._secret = secret  # kept out of error excerpts
         self.tool_blocks: dict[int, dict[str, Any]] = {}
         self.input_tokens = 0
         self.output_tokens = 0
@@ -194,7 +212,7 @@ class _MessageStream:
         elif kind == "message_stop":
             self.stopped = True
         elif kind == "error":
-            raise _stream_error(data.get("error") or {})
+            raise _stream_error(data.get("error") or {}, self._secret)
         return []  # ping and event types added after this was written
 
     def _usage(self, usage: Any) -> None:
@@ -212,13 +230,13 @@ class _MessageStream:
         return Finish(self.input_tokens, self.output_tokens, self.stop_reason or "stop")
 
 
-def _stream_error(error: dict[str, Any]) -> ProviderError:
+def _stream_error(error: dict[str, Any], secret: str = "") -> ProviderError:
     kind = str(error.get("type") or "error")
     status = _ERROR_STATUS.get(kind, 500)
-    message = f"{kind}: {error.get('message') or ''}".rstrip(": ")
-    return ProviderError(
-        provider="anthropic",
-        message=message[:MAX_ERROR_CHARS],
+    return upstream_error(
+        "anthropic",
+        in_stream_message(status),
+        redact(f"{kind}: {error.get('message') or ''}".rstrip(": "), secret),
         status=status,
         retryable=retryable_status(status),
         details={"type": kind},

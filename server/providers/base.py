@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+MAX_EXCERPT_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,10 @@ StreamEvent = TextDelta | ToolCallEvent | Finish
 
 @dataclass
 class ProviderError(Exception):
-    """A provider call that failed. `retryable` errors (429, 5xx, network) may be retried before the first token."""
+    """A provider call that failed. `retryable` errors (429, 5xx, network) may be retried before the first token.
+
+    `message` reaches callers (error frames, stored turns, provider health), so it is always the gateway's own
+    fixed wording; what the far end said is kept in `excerpt`, which only goes to the log."""
 
     provider: str
     message: str
@@ -72,9 +79,36 @@ class ProviderError(Exception):
     retryable: bool = False
     retry_after: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    excerpt: str = field(default="", repr=False)
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.message}"
+
+
+def upstream_error(
+    provider: str,
+    message: str,
+    excerpt: str,
+    *,
+    status: int = 0,
+    retryable: bool = False,
+    retry_after: float | None = None,
+    details: dict[str, Any] | None = None,
+) -> ProviderError:
+    """A failure whose details came from the far end. Those details are logged (with the request id) and kept off
+    the error's message: whatever answers a provider call, a vendor or a server an agent's baseUrl names, must not
+    be able to make the gateway relay its answers to the caller."""
+    excerpt = excerpt[:MAX_EXCERPT_CHARS]
+    log.warning("provider call failed", extra={"provider": provider, "status": status, "excerpt": excerpt})
+    return ProviderError(
+        provider=provider,
+        message=message,
+        status=status,
+        retryable=retryable,
+        retry_after=retry_after,
+        details=details or {},
+        excerpt=excerpt,
+    )
 
 
 class Provider(Protocol):

@@ -3,6 +3,7 @@ Groq, Mistral). The HTTP helpers at the bottom are shared with the Anthropic pro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -22,35 +23,51 @@ from server.providers.base import (
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
+    upstream_error,
 )
+from server.providers.endpoints import AgentEndpoints, BaseUrlRefused
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-MAX_ERROR_CHARS = 500
 STREAM_CUT_MESSAGE = "stream ended unexpectedly"
 
 
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, api_key: str, base_url: str = "", connect_timeout: float = 10, read_timeout: float = 120):
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "",
+        connect_timeout: float = 10,
+        read_timeout: float = 120,
+        agent_endpoints: AgentEndpoints | None = None,
+    ):
         self._api_key = api_key
         self._base_url = (base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
         self._http = HttpClient(connect_timeout, read_timeout)
+        self._agent_endpoints = agent_endpoints or AgentEndpoints()
 
     async def close(self) -> None:
         await self._http.close()
 
-    def _headers(self) -> dict[str, str]:
+    @staticmethod
+    def _headers(key: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        if self._api_key:  # keyless local servers get no Authorization header at all
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        if key:  # keyless local servers get no Authorization header at all
+            headers["Authorization"] = f"Bearer {key}"
         return headers
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        base = (request.base_url or self._base_url).rstrip("/")
-        state = _ChatCompletionStream()
+        route = self._agent_endpoints.route(request.base_url, self._base_url, self._api_key)
+        state = _ChatCompletionStream(route.key)
         lines = self._http.post_sse(
-            self.name, f"{base}/chat/completions", self._headers(), request_body(request), self._api_key, state
+            self.name,
+            f"{route.base_url}/chat/completions",
+            self._headers(route.key),
+            request_body(request),
+            route.key,
+            state,
+            self._agent_endpoints if route.guarded else None,
         )
         async with aclosing(lines):  # release the connection at once if the caller or a stream error stops us
             async for line in lines:
@@ -99,7 +116,8 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
 class _ChatCompletionStream:
     """Turns `data:` lines of chat.completion.chunk objects into events; tool calls are held until complete."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str = "") -> None:
+        self._secret = secret  # kept out of error excerpts
         self.calls: list[dict[str, Any]] = []  # in the order they started
         self._by_index: dict[int, dict[str, Any]] = {}
         self.finish_reason = ""
@@ -127,7 +145,7 @@ class _ChatCompletionStream:
         if not isinstance(chunk, dict):
             return []
         if chunk.get("error"):
-            raise _stream_error(chunk["error"])
+            raise _stream_error(chunk["error"], self._secret)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
@@ -189,20 +207,25 @@ class _ChatCompletionStream:
         return events
 
 
-def _stream_error(error: Any) -> ProviderError:
+def _stream_error(error: Any, secret: str = "") -> ProviderError:
     """An error object sent inside the stream (OpenRouter, vLLM do this once the 200 headers are out)."""
     if isinstance(error, dict):
         message = str(error.get("message") or error)
         code = error.get("code")
     else:
         message, code = str(error), None
-    status = code if isinstance(code, int) else 0
-    return ProviderError(
-        provider="openai",
-        message=message[:MAX_ERROR_CHARS],
+    status = code if isinstance(code, int) and 100 <= code <= 599 else 0
+    return upstream_error(
+        "openai",
+        in_stream_message(status),
+        redact(message, secret),
         status=status,
         retryable=bool(status) and retryable_status(status),
     )
+
+
+def in_stream_message(status: int) -> str:
+    return f"the provider reported an error mid-stream (HTTP {status})" if status else "the provider reported an error"
 
 
 # --- HTTP helpers shared with the Anthropic provider -------------------------------------------------------------
@@ -226,6 +249,7 @@ class HttpClient:
     def __init__(self, connect_timeout: float, read_timeout: float):
         # total=None: aiohttp's default total of 300 s would kill long generations; sock_read bounds each silence.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -239,15 +263,39 @@ class HttpClient:
             await self._session.close()
             self._session = None
 
+    async def _guarded_session(self, provider: str, url: str, guard: AgentEndpoints) -> aiohttp.ClientSession:
+        """A one-call session whose only connection goes to the address the guard checked just now."""
+        try:
+            # The resolution is bounded like the connect it precedes.
+            connector = await asyncio.wait_for(guard.connector(url), self._connect_timeout)
+        except BaseUrlRefused as exc:
+            # 400: the agent's configuration, not the provider's health (the circuit does not count it).
+            raise ProviderError(provider, f"the agent's baseUrl {exc}", status=400) from None
+        return aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+
     async def post_sse(
-        self, provider: str, url: str, headers: dict[str, str], body: dict[str, Any], secret: str, state: StreamProgress
+        self,
+        provider: str,
+        url: str,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        secret: str,
+        state: StreamProgress,
+        guard: AgentEndpoints | None = None,
     ) -> AsyncIterator[str]:
         """POSTs and yields the response's lines; maps every failure to ProviderError. `state.complete` tells a
         connection dropped after the vendor's end marker (harmless) from a cut stream; `state.yielded` whether the
-        caller already saw output."""
+        caller already saw output. With `guard` (an agent's own base URL) the call is checked and pinned by it, on
+        a connection of its own, and a redirect is an error rather than followed; without, it uses the pool."""
         in_body = False
+        session: aiohttp.ClientSession | None = None
         try:
-            async with self.session().post(url, json=body, headers=headers) as resp:
+            if guard is None:
+                request = self.session().post(url, json=body, headers=headers)
+            else:
+                session = await self._guarded_session(provider, url, guard)
+                request = session.post(url, json=body, headers=headers, allow_redirects=False)
+            async with request as resp:
                 if not 200 <= resp.status < 300:
                     raise await http_error(provider, resp, secret)
                 in_body = True
@@ -262,8 +310,11 @@ class HttpClient:
                 if state.complete:
                     return
                 raise stream_cut_error(provider, state.yielded) from exc
-            message = redact(f"connection failed: {type(exc).__name__}: {exc}", secret)
-            raise ProviderError(provider=provider, message=message[:MAX_ERROR_CHARS], retryable=True) from exc
+            detail = redact(f"{type(exc).__name__}: {exc}", secret)
+            raise upstream_error(provider, "could not connect to the provider", detail, retryable=True) from exc
+        finally:
+            if session is not None:
+                await session.close()
 
 
 async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
@@ -293,7 +344,8 @@ def redact(text: str, secret: str) -> str:
 
 
 async def http_error(provider: str, resp: aiohttp.ClientResponse, secret: str) -> ProviderError:
-    """A ProviderError from a non-2xx answer: the vendor's message, truncated, with the API key never echoed."""
+    """A ProviderError from a non-2xx answer: the caller learns the status; the vendor's message (truncated, the
+    API key never in it) goes to the log."""
     raw = b""
     try:
         while len(raw) < 8192:  # the message is near the start; never buffer a huge error page
@@ -323,10 +375,10 @@ async def http_error(provider: str, resp: aiohttp.ClientResponse, secret: str) -
             message = str(payload["message"])
         elif payload.get("detail"):  # FastAPI-based servers (vLLM)
             message = str(payload["detail"])
-    message = redact(message or resp.reason or "", secret)[:MAX_ERROR_CHARS]
-    return ProviderError(
-        provider=provider,
-        message=f"HTTP {resp.status}: {message}".rstrip(": "),
+    return upstream_error(
+        provider,
+        f"the provider answered HTTP {resp.status}",
+        redact(message or resp.reason or "", secret),
         status=resp.status,
         retryable=retryable_status(resp.status),
         retry_after=retry_after_seconds(resp.headers),

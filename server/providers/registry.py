@@ -8,6 +8,7 @@ from server.config import Settings
 from server.providers.anthropic import AnthropicProvider
 from server.providers.availability import provider_configured
 from server.providers.base import CompletionRequest, Provider, ProviderError, StreamEvent
+from server.providers.endpoints import AgentEndpoints
 from server.providers.local import LocalProvider
 from server.providers.openai import OpenAIProvider
 from server.providers.resilience import CircuitBreaker, stream_with_retries
@@ -18,10 +19,13 @@ NAMES = ("local", "openai", "anthropic")
 class Providers:
     def __init__(self, settings: Settings, overrides: dict[str, Provider] | None = None):
         self.settings = settings
+        agents = AgentEndpoints.from_settings(settings)
         self._providers: dict[str, Provider] = {
             "local": LocalProvider(),
-            "openai": OpenAIProvider(settings.openai_api_key, settings.openai_base_url),
-            "anthropic": AnthropicProvider(settings.anthropic_api_key, settings.anthropic_base_url),
+            "openai": OpenAIProvider(settings.openai_api_key, settings.openai_base_url, agent_endpoints=agents),
+            "anthropic": AnthropicProvider(
+                settings.anthropic_api_key, settings.anthropic_base_url, agent_endpoints=agents
+            ),
             **(overrides or {}),
         }
         self.breakers = {name: CircuitBreaker() for name in self._providers}

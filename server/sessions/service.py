@@ -143,7 +143,7 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
                     message_id=r["id"],
                     agent_id=r["agent_id"] or "",
                     role=r["role"],
-                    snippet=r["snippet"],
+                    snippet=store.snippet_html(r["snippet"]),
                     score=float(r["score"]),
                     created_at=to_timestamp(r["created_at"]),
                 )

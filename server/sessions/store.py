@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from decimal import Decimal
 from typing import Any
 
@@ -216,8 +217,9 @@ async def search_messages(
     cur = await conn.execute(
         "SELECT m.id, m.session_id, coalesce(m.agent_id, s.agent_id) AS agent_id, m.role, m.created_at,"
         "  ts_rank_cd(m.tsv, q) AS score,"
-        "  ts_headline('english', m.content, q, 'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10')"
-        "    AS snippet"
+        # Markers no message can hold (stripped from the text first), so snippet_html can escape everything else.
+        "  ts_headline('english', translate(m.content, chr(2) || chr(3), ''), q,"
+        "    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=30, MinWords=10') AS snippet"
         " FROM messages m JOIN sessions s ON s.id = m.session_id, websearch_to_tsquery('english', %(q)s) q"
         " WHERE s.user_id = %(user)s AND s.workspace_id = %(ws)s AND m.tsv @@ q"
         " AND (%(agent)s = '' OR coalesce(m.agent_id, s.agent_id) = %(agent)s) AND (%(role)s = '' OR m.role = %(role)s)"
@@ -233,6 +235,11 @@ async def search_messages(
         },
     )
     return await cur.fetchall()
+
+
+def snippet_html(snippet: str) -> str:
+    """A ts_headline excerpt as safe HTML: the text escaped, the matches wrapped in <mark> (the only tags)."""
+    return html.escape(snippet, quote=True).replace("\x02", "<mark>").replace("\x03", "</mark>")
 
 
 async def set_agent(conn: AsyncConnection, session_id: str, agent_id: str) -> None:

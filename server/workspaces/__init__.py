@@ -1,1 +1,1 @@
-"""Workspaces: membership and roles, settings, restrictions, cross-workspace agent grants, usage stats."""
+"""Workspaces: membership, invitations and roles, settings, restrictions, cross-workspace agent grants, usage stats."""

@@ -1,7 +1,8 @@
-"""WorkspacesService: workspaces, members, settings, restrictions, grants and stats."""
+"""WorkspacesService: workspaces, members and invitations, settings, restrictions, grants and stats."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,13 +15,32 @@ from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from server.interceptors.base import add_trailers
 from server.paging import after, keyset, page_limit
 from server.restrictions import PROVIDERS, split_model
 from server.timestamps import to_timestamp
-from server.workspaces import store
+from server.workspaces import invitations, store
 from server.workspaces.access import ROLES, require_member, require_writer
 
 PLANS = ("free", "pro", "team", "enterprise")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")  # as at registration
+_USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # never an @: an invitation's key holds an email or a user id
+
+
+def _invitee(request: workspaces_pb2.AddWorkspaceMemberRequest) -> tuple[str | None, str | None]:
+    """(lower-cased email, None) or (None, user id), checked for form only: whether an account has it is not
+    something the answer may depend on."""
+    kind = request.WhichOneof("invitee")
+    if kind == "email":
+        email = request.email.strip().lower()
+        if len(email) > 254 or not _EMAIL.match(email):
+            raise InvalidArgument("email must be a valid address such as user@example.com")
+        return email, None
+    if kind == "user_id":
+        if not _USER_ID.match(request.user_id):
+            raise InvalidArgument("userId must be 1 to 128 letters, digits, '_' or '-'")
+        return None, request.user_id
+    raise InvalidArgument("userId or email is required")
 
 
 def check_workspace_spec(name: str, plan: str) -> tuple[str, str]:
@@ -202,12 +222,13 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
     async def AddWorkspaceMember(
         self, request: workspaces_pb2.AddWorkspaceMemberRequest, context: grpc.aio.ServicerContext
     ) -> workspaces_pb2.AddWorkspaceMemberResponse:
+        """A member's new role (200), or an invitation for anyone else (202). For a registered non-member and an
+        unknown address alike: one lookup, one upsert, one audit entry, and the same answer."""
         user_id = current_principal().user_id
         role = request.role or "member"
         if role not in ROLES:
             raise InvalidArgument(f"role must be one of {', '.join(ROLES)}")
-        if not request.user_id and not request.email:
-            raise InvalidArgument("userId or email is required")
+        email, invitee_id = _invitee(request)
         async with self.deps.db.transaction() as conn:
             # Roles are read under the lock, so a concurrent demotion of the caller is seen.
             roles = await store.lock_members(conn, request.workspace_id)
@@ -215,25 +236,43 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
             if caller_role is None:
                 raise NotFound(f"workspace {request.workspace_id} not found")
             require_writer(caller_role, "add members")
-            invitee = await store.find_user(conn, request.user_id, request.email)
-            if invitee is None:
-                raise NotFound("no user with that id or email")
-            current = roles.get(invitee["id"])
+            account = await store.find_user(conn, invitee_id or "", email or "")
+            current = roles.get(account["id"]) if account else None
             if caller_role != "owner" and "owner" in (role, current):
                 raise PermissionDenied("only owners may make or change owners")
-            if current == "owner" and role != "owner" and list(roles.values()).count("owner") == 1:
-                raise FailedPrecondition("the last owner cannot be demoted; make another member owner first")
-            member = await store.upsert_member(conn, request.workspace_id, invitee["id"], role)
-            await record(
-                conn,
-                actor=user_id,
-                action="member.add",
-                target_user_id=invitee["id"],
-                workspace_id=request.workspace_id,
-                details={"role": role, "previousRole": current},
-                target=invitee["id"],
-            )
-        self.deps.memberships.forget(invitee["id"])
+            if current is None:
+                invitation = await invitations.upsert(
+                    conn, request.workspace_id, email, invitee_id, role, user_id, caller_role == "owner"
+                )
+                if invitation is None:
+                    raise PermissionDenied("only owners may make or change owners")
+                await record(
+                    conn,
+                    actor=user_id,
+                    action="invitation.create",
+                    # On the invitee's trail when they have an account (the audit log is for operators only).
+                    target_user_id=account["id"] if account else None,
+                    workspace_id=request.workspace_id,
+                    details={"role": role, "email": email, "userId": invitee_id},
+                    target=invitation["id"],
+                )
+            else:
+                if current == "owner" and role != "owner" and list(roles.values()).count("owner") == 1:
+                    raise FailedPrecondition("the last owner cannot be demoted; make another member owner first")
+                member = await store.upsert_member(conn, request.workspace_id, account["id"], role)
+                await record(
+                    conn,
+                    actor=user_id,
+                    action="member.add",
+                    target_user_id=account["id"],
+                    workspace_id=request.workspace_id,
+                    details={"role": role, "previousRole": current},
+                    target=account["id"],
+                )
+        if current is None:
+            add_trailers(context, ("x-http-status", "202"))  # the edge answers 202 Accepted
+            return workspaces_pb2.AddWorkspaceMemberResponse(invitation=invitations.message(invitation))
+        self.deps.memberships.forget(account["id"])
         return workspaces_pb2.AddWorkspaceMemberResponse(member=_member_message(member))
 
     async def RemoveWorkspaceMember(
@@ -410,6 +449,112 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
             raise NotFound("no such grant")
         self.deps.visible_agents.forget(request.agent_id)
         return workspaces_pb2.RevokeAgentGrantResponse()
+
+    async def ListWorkspaceInvitations(
+        self, request: workspaces_pb2.ListWorkspaceInvitationsRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.ListWorkspaceInvitationsResponse:
+        user_id = current_principal().user_id
+        limit = page_limit(request.limit)
+        scope = f"invitations:workspace:{request.workspace_id}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            require_writer(await require_member(conn, request.workspace_id, user_id), "list invitations")
+            rows = await invitations.of_workspace(conn, request.workspace_id, after(cursor), limit + 1)
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("created_at"))
+        return workspaces_pb2.ListWorkspaceInvitationsResponse(
+            invitations=[invitations.message(r, invitee=True) for r in rows], next_page_token=token
+        )
+
+    async def RevokeWorkspaceInvitation(
+        self, request: workspaces_pb2.RevokeWorkspaceInvitationRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.RevokeWorkspaceInvitationResponse:
+        user_id = current_principal().user_id
+        async with self.deps.db.transaction() as conn:
+            caller_role = await require_member(conn, request.workspace_id, user_id)
+            require_writer(caller_role, "revoke invitations")
+            invitation = await invitations.lock_pending(conn, request.workspace_id, request.invitation_id)
+            if invitation is None:
+                raise NotFound(f"no pending invitation {request.invitation_id} in this workspace")
+            if invitation["role"] == "owner" and caller_role != "owner":
+                raise PermissionDenied("only owners may revoke an invitation to become owner")
+            await invitations.close(conn, invitation["id"], "revoked")
+            await record(
+                conn,
+                actor=user_id,
+                action="invitation.revoke",
+                target_user_id=user_id,
+                workspace_id=request.workspace_id,
+                details={"role": invitation["role"]},
+                target=invitation["id"],
+            )
+        return workspaces_pb2.RevokeWorkspaceInvitationResponse()
+
+    async def ListInvitations(
+        self, request: workspaces_pb2.ListInvitationsRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.ListInvitationsResponse:
+        user_id = current_principal().user_id
+        limit = page_limit(request.limit)
+        scope = f"invitations:user:{user_id}"
+        cursor = self.deps.pages.decode(scope, request.page_token)
+        async with self.deps.db.connection() as conn:
+            rows = await invitations.of_user(conn, user_id, after(cursor), limit + 1)
+        rows, token = self.deps.pages.page(scope, rows, limit, keyset("created_at"))
+        return workspaces_pb2.ListInvitationsResponse(
+            invitations=[invitations.message(r, workspace_name=True) for r in rows], next_page_token=token
+        )
+
+    async def _respond(self, conn: Any, invitation_id: str, user_id: str, accept: bool) -> dict[str, Any]:
+        """The caller's own pending invitation, locked; NOT_FOUND for anyone else's, so ids cannot be probed."""
+        invitation = await invitations.lock_addressed(conn, invitation_id, user_id)
+        if invitation is None:
+            raise NotFound(f"invitation {invitation_id} not found")
+        if invitation["status"] == "expired" and accept:
+            raise FailedPrecondition("this invitation has expired; ask for a new one")
+        if invitation["status"] not in ("pending", "expired"):
+            raise FailedPrecondition(f"this invitation was already {invitation['status']}")
+        return invitation
+
+    async def AcceptInvitation(
+        self, request: workspaces_pb2.AcceptInvitationRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.AcceptInvitationResponse:
+        user_id = current_principal().user_id
+        async with self.deps.db.transaction() as conn:
+            invitation = await self._respond(conn, request.invitation_id, user_id, accept=True)
+            workspace_id = invitation["workspace_id"]
+            # Already a member (invited twice, by email and by id): the role stays; role changes are the admins'.
+            joined = await invitations.join(conn, workspace_id, user_id, invitation["role"])
+            await invitations.close(conn, invitation["id"], "accepted")
+            await record(
+                conn,
+                actor=user_id,
+                action="invitation.accept",
+                target_user_id=user_id,
+                workspace_id=workspace_id,
+                details={"role": invitation["role"], "invitedBy": invitation["invited_by"], "joined": joined},
+                target=invitation["id"],
+            )
+            workspace = await self._workspace(conn, workspace_id, user_id)
+        # A new membership needs no notice to other replicas: their caches keep only rows that grant a role.
+        self.deps.memberships.forget(user_id)
+        return workspaces_pb2.AcceptInvitationResponse(workspace=workspace)
+
+    async def DeclineInvitation(
+        self, request: workspaces_pb2.DeclineInvitationRequest, context: grpc.aio.ServicerContext
+    ) -> workspaces_pb2.DeclineInvitationResponse:
+        user_id = current_principal().user_id
+        async with self.deps.db.transaction() as conn:
+            invitation = await self._respond(conn, request.invitation_id, user_id, accept=False)
+            await invitations.close(conn, invitation["id"], "declined")
+            await record(
+                conn,
+                actor=user_id,
+                action="invitation.decline",
+                target_user_id=user_id,
+                workspace_id=invitation["workspace_id"],
+                details={"role": invitation["role"], "invitedBy": invitation["invited_by"]},
+                target=invitation["id"],
+            )
+        return workspaces_pb2.DeclineInvitationResponse()
 
 
 SERVICES = {"astra.v1.WorkspacesService": WorkspacesService}

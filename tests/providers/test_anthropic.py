@@ -16,6 +16,7 @@ from server.providers.base import (
     ToolCallEvent,
     ToolCallRequest,
 )
+from server.providers.endpoints import AgentEndpoints
 from tests.providers.fake_vendors import (
     WEATHER,
     FakeVendor,
@@ -160,8 +161,10 @@ async def test_401_is_not_retryable_and_never_shows_the_key(vendor: FakeVendor, 
     events, error = await collect_until_error(provider.stream(hello()))
     assert events == []
     assert (error.provider, error.status, error.retryable) == ("anthropic", 401, False)
-    assert "invalid x-api-key" in error.message
-    assert KEY not in error.message and KEY not in str(error)
+    # The caller learns the status; what the vendor said is for the log only, and never with the key.
+    assert error.message == "the provider answered HTTP 401"
+    assert "invalid x-api-key" in error.excerpt and KEY not in error.excerpt
+    assert KEY not in str(error) and KEY not in repr(error)
 
 
 async def test_529_and_429_are_retryable(vendor: FakeVendor, provider: AnthropicProvider) -> None:
@@ -189,7 +192,8 @@ async def test_an_error_event_mid_stream_raises_after_the_partial_text(
     events, error = await collect_until_error(provider.stream(hello()))
     assert events == [TextDelta("Hal")]
     assert (error.status, error.retryable) == (529, True)
-    assert "Overloaded" in error.message
+    assert "529" in error.message and "Overloaded" not in error.message
+    assert error.excerpt == "overloaded_error: Overloaded"
 
 
 async def test_a_cut_stream_raises_after_yielding_what_arrived(vendor: FakeVendor, provider: AnthropicProvider) -> None:
@@ -212,9 +216,21 @@ async def test_a_stall_mid_stream_is_a_read_timeout(vendor: FakeVendor) -> None:
 
 async def test_keyless_requests_omit_the_api_key_header(vendor: FakeVendor) -> None:
     vendor.script(Reply(chunks=anthropic_text_stream(["ok"])))
-    provider = AnthropicProvider("", "http://127.0.0.1:9")
+    provider = AnthropicProvider("", vendor.url)
+    try:
+        await collect(provider.stream(hello()))
+    finally:
+        await provider.close()
+    assert "x-api-key" not in vendor.requests[0].headers
+
+
+async def test_an_agents_base_url_wins_and_never_gets_the_servers_key(vendor: FakeVendor) -> None:
+    vendor.script(Reply(chunks=anthropic_text_stream(["ok"])))
+    # The configured default is unreachable; loopback is allowed here only so the fake vendor can stand in.
+    provider = AnthropicProvider(KEY, "http://127.0.0.1:9", agent_endpoints=AgentEndpoints(allow_private=True))
     try:
         await collect(provider.stream(hello(base_url=vendor.url)))
     finally:
         await provider.close()
+    assert vendor.requests[0].path == "/v1/messages"
     assert "x-api-key" not in vendor.requests[0].headers

@@ -17,6 +17,7 @@ from server.providers.base import (
     ToolCallEvent,
     ToolCallRequest,
 )
+from server.providers.endpoints import AgentEndpoints
 from server.providers.openai import OpenAIProvider
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
@@ -143,9 +144,21 @@ async def test_tool_history_is_sent_in_the_openai_wire_format(vendor: FakeVendor
     ]
 
 
-async def test_keyless_server_gets_no_authorization_and_request_base_url_wins(vendor: FakeVendor) -> None:
+async def test_keyless_server_gets_no_authorization(vendor: FakeVendor) -> None:
     vendor.script(Reply(chunks=openai_text_stream(["hi"])))
-    provider = OpenAIProvider("", "http://127.0.0.1:9/v1")  # the configured default is unreachable
+    provider = OpenAIProvider("", f"{vendor.url}/v1")
+    try:
+        events = await collect(provider.stream(hello()))
+    finally:
+        await provider.close()
+    assert events[0] == TextDelta("hi")
+    assert "Authorization" not in vendor.requests[0].headers
+
+
+async def test_request_base_url_wins_and_never_gets_the_servers_key(vendor: FakeVendor) -> None:
+    vendor.script(Reply(chunks=openai_text_stream(["hi"])))
+    # The configured default is unreachable; loopback is allowed here only so the fake vendor can stand in.
+    provider = OpenAIProvider(KEY, "http://127.0.0.1:9/v1", agent_endpoints=AgentEndpoints(allow_private=True))
     try:
         events = await collect(provider.stream(hello(base_url=f"{vendor.url}/v1/")))
     finally:
@@ -215,8 +228,10 @@ async def test_401_becomes_a_non_retryable_error_without_the_key(vendor: FakeVen
 
     assert events == []
     assert (error.provider, error.status, error.retryable, error.retry_after) == ("openai", 401, False, None)
-    assert "Incorrect API key provided" in error.message
-    assert KEY not in error.message and KEY not in str(error) and KEY not in repr(error)
+    # The caller learns the status; what the vendor said is for the log only.
+    assert error.message == "the provider answered HTTP 401"
+    assert "Incorrect API key provided" in error.excerpt
+    assert KEY not in error.excerpt and KEY not in str(error) and KEY not in repr(error)
     assert error.details == {"type": "invalid_request_error", "code": "invalid_api_key"}
 
 
@@ -224,8 +239,9 @@ async def test_500_text_body_is_retryable_and_truncated(vendor: FakeVendor, prov
     vendor.script(Reply(status=500, body="upstream exploded " + "x" * 5000))
     _, error = await collect_until_error(provider.stream(hello()))
     assert (error.status, error.retryable) == (500, True)
-    assert "upstream exploded" in error.message
-    assert len(error.message) < 600
+    assert error.message == "the provider answered HTTP 500"
+    assert error.excerpt.startswith("upstream exploded")
+    assert len(error.excerpt) < 600
 
 
 async def test_429_carries_retry_after(vendor: FakeVendor, provider: OpenAIProvider) -> None:
@@ -271,7 +287,8 @@ async def test_an_error_object_inside_the_stream_is_raised(vendor: FakeVendor, p
     vendor.script(Reply(chunks=[openai_chunk({"content": "Hi"}), error_line]))
     events, error = await collect_until_error(provider.stream(hello()))
     assert events == [TextDelta("Hi")]
-    assert (error.message, error.status, error.retryable) == ("upstream overloaded", 502, True)
+    assert (error.excerpt, error.status, error.retryable) == ("upstream overloaded", 502, True)
+    assert "502" in error.message and "upstream overloaded" not in error.message
 
 
 async def test_read_timeout_is_a_retryable_error(vendor: FakeVendor) -> None:
@@ -296,8 +313,8 @@ async def test_connection_refused_is_a_retryable_network_error() -> None:
     finally:
         await provider.close()
     assert (error.status, error.retryable) == (0, True)
-    assert error.message.startswith("connection failed")
-    assert KEY not in error.message
+    assert error.message == "could not connect to the provider"
+    assert error.excerpt.startswith("ClientConnectorError") and KEY not in error.excerpt
 
 
 async def test_one_session_is_reused_and_recreated_after_close(vendor: FakeVendor, provider: OpenAIProvider) -> None:

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.conftest import bearer, register
-from tests.harness import GatewayThread, test_settings
+from tests.harness import API_KEY, GatewayThread, test_settings
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ async def test_a_tool_cache_clear_on_one_replica_empties_it_for_both(
         )
     before = {t["tool"]: t for t in (await stats(http2))["tools"]}
     assert before["http_fetch"]["entries"] >= 1
-    async with http.post("/skills/cache/clear", params={"tool": "http_fetch"}) as resp:
+    async with http.post("/skills/cache/clear", params={"tool": "http_fetch"}, headers={"x-api-key": API_KEY}) as resp:
         assert resp.status == 200
     for session in (http, http2):
         after = {t["tool"]: t for t in (await stats(session))["tools"]}
@@ -140,8 +140,14 @@ async def test_a_member_removed_on_one_replica_loses_the_workspace_on_the_other(
         workspace_id = (await resp.json())["workspace"]["id"]
     body = {"userId": member["user"]["id"], "role": "admin"}
     async with http.post(f"/workspaces/{workspace_id}/members", json=body, headers=bearer(owner)) as resp:
-        assert resp.status == 200
+        assert resp.status == 202
+        invitation = (await resp.json())["invitation"]["id"]
     in_workspace = {**bearer(member), "X-Workspace-ID": workspace_id}
+    # Invited is not a member yet; accepted on one replica, the other lets the new admin in on the next call.
+    async with http2.get("/agents", headers=in_workspace) as resp:
+        assert resp.status == 404, await resp.text()
+    async with http.post(f"/invitations/{invitation}/accept", headers=bearer(member)) as resp:
+        assert resp.status == 200, await resp.text()
     # Admins may create agents there; the other replica learns the membership and keeps it.
     async with http2.post("/agents", json={"id": "replica-admin-agent"}, headers=in_workspace) as resp:
         assert resp.status == 200, await resp.text()

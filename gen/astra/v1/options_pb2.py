@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61stra/v1/options.proto\x12\x08\x61stra.v1\x1a google/protobuf/descriptor.proto*h\n\tAuthLevel\x12\x1a\n\x16\x41UTH_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41UTH_LEVEL_JWT\x10\x01\x12\x13\n\x0f\x41UTH_LEVEL_NONE\x10\x02\x12\x16\n\x12\x41UTH_LEVEL_API_KEY\x10\x03:C\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x13.astra.v1.AuthLevelb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61stra/v1/options.proto\x12\x08\x61stra.v1\x1a google/protobuf/descriptor.proto*h\n\tAuthLevel\x12\x1a\n\x16\x41UTH_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41UTH_LEVEL_JWT\x10\x01\x12\x13\n\x0f\x41UTH_LEVEL_NONE\x10\x02\x12\x16\n\x12\x41UTH_LEVEL_API_KEY\x10\x03:C\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x13.astra.v1.AuthLevel::\n\x10success_statuses\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x03(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

@@ -17,3 +17,5 @@ AUTH_LEVEL_NONE: AuthLevel
 AUTH_LEVEL_API_KEY: AuthLevel
 AUTH_FIELD_NUMBER: _ClassVar[int]
 auth: _descriptor.FieldDescriptor
+SUCCESS_STATUSES_FIELD_NUMBER: _ClassVar[int]
+success_statuses: _descriptor.FieldDescriptor

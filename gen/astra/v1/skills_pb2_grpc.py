@@ -83,7 +83,8 @@ class SkillsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ClearSkillCache(self, request, context):
-        """Clears the tool result cache, or only one tool's entries with ?tool=.
+        """Clears the tool result cache on every replica, or only one tool's entries with ?tool=. Needs an API key
+        (x-api-key): the reference lists it as public, but a flush makes every tool run again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

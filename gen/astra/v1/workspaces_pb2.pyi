@@ -26,6 +26,28 @@ class WorkspaceMember(_message.Message):
     joined_at: _timestamp_pb2.Timestamp
     def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[str] = ..., joined_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class Invitation(_message.Message):
+    __slots__ = ("id", "workspace_id", "role", "status", "created_at", "expires_at", "email", "user_id", "workspace_name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    workspace_id: str
+    role: str
+    status: str
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    email: str
+    user_id: str
+    workspace_name: str
+    def __init__(self, id: _Optional[str] = ..., workspace_id: _Optional[str] = ..., role: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email: _Optional[str] = ..., user_id: _Optional[str] = ..., workspace_name: _Optional[str] = ...) -> None: ...
+
 class AgentGrant(_message.Message):
     __slots__ = ("granting_workspace_id", "receiving_workspace_id", "agent_id", "readonly", "expires_at", "created_at")
     GRANTING_WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -119,10 +141,12 @@ class AddWorkspaceMemberRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., user_id: _Optional[str] = ..., email: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class AddWorkspaceMemberResponse(_message.Message):
-    __slots__ = ("member",)
+    __slots__ = ("member", "invitation")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
+    INVITATION_FIELD_NUMBER: _ClassVar[int]
     member: WorkspaceMember
-    def __init__(self, member: _Optional[_Union[WorkspaceMember, _Mapping]] = ...) -> None: ...
+    invitation: Invitation
+    def __init__(self, member: _Optional[_Union[WorkspaceMember, _Mapping]] = ..., invitation: _Optional[_Union[Invitation, _Mapping]] = ...) -> None: ...
 
 class RemoveWorkspaceMemberRequest(_message.Message):
     __slots__ = ("workspace_id", "user_id")
@@ -247,5 +271,73 @@ class RevokeAgentGrantRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., receiving_workspace_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class RevokeAgentGrantResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWorkspaceInvitationsRequest(_message.Message):
+    __slots__ = ("workspace_id", "limit", "page_token")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    limit: int
+    page_token: str
+    def __init__(self, workspace_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWorkspaceInvitationsResponse(_message.Message):
+    __slots__ = ("invitations", "next_page_token")
+    INVITATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    invitations: _containers.RepeatedCompositeFieldContainer[Invitation]
+    next_page_token: str
+    def __init__(self, invitations: _Optional[_Iterable[_Union[Invitation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RevokeWorkspaceInvitationRequest(_message.Message):
+    __slots__ = ("workspace_id", "invitation_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    INVITATION_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    invitation_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., invitation_id: _Optional[str] = ...) -> None: ...
+
+class RevokeWorkspaceInvitationResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListInvitationsRequest(_message.Message):
+    __slots__ = ("limit", "page_token")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    page_token: str
+    def __init__(self, limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListInvitationsResponse(_message.Message):
+    __slots__ = ("invitations", "next_page_token")
+    INVITATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    invitations: _containers.RepeatedCompositeFieldContainer[Invitation]
+    next_page_token: str
+    def __init__(self, invitations: _Optional[_Iterable[_Union[Invitation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AcceptInvitationRequest(_message.Message):
+    __slots__ = ("invitation_id",)
+    INVITATION_ID_FIELD_NUMBER: _ClassVar[int]
+    invitation_id: str
+    def __init__(self, invitation_id: _Optional[str] = ...) -> None: ...
+
+class AcceptInvitationResponse(_message.Message):
+    __slots__ = ("workspace",)
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    workspace: _common_pb2.Workspace
+    def __init__(self, workspace: _Optional[_Union[_common_pb2.Workspace, _Mapping]] = ...) -> None: ...
+
+class DeclineInvitationRequest(_message.Message):
+    __slots__ = ("invitation_id",)
+    INVITATION_ID_FIELD_NUMBER: _ClassVar[int]
+    invitation_id: str
+    def __init__(self, invitation_id: _Optional[str] = ...) -> None: ...
+
+class DeclineInvitationResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

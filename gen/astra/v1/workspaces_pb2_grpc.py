@@ -85,6 +85,31 @@ class WorkspacesServiceStub:
                 request_serializer=astra_dot_v1_dot_workspaces__pb2.RevokeAgentGrantRequest.SerializeToString,
                 response_deserializer=astra_dot_v1_dot_workspaces__pb2.RevokeAgentGrantResponse.FromString,
                 _registered_method=True)
+        self.ListWorkspaceInvitations = channel.unary_unary(
+                '/astra.v1.WorkspacesService/ListWorkspaceInvitations',
+                request_serializer=astra_dot_v1_dot_workspaces__pb2.ListWorkspaceInvitationsRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_workspaces__pb2.ListWorkspaceInvitationsResponse.FromString,
+                _registered_method=True)
+        self.RevokeWorkspaceInvitation = channel.unary_unary(
+                '/astra.v1.WorkspacesService/RevokeWorkspaceInvitation',
+                request_serializer=astra_dot_v1_dot_workspaces__pb2.RevokeWorkspaceInvitationRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_workspaces__pb2.RevokeWorkspaceInvitationResponse.FromString,
+                _registered_method=True)
+        self.ListInvitations = channel.unary_unary(
+                '/astra.v1.WorkspacesService/ListInvitations',
+                request_serializer=astra_dot_v1_dot_workspaces__pb2.ListInvitationsRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_workspaces__pb2.ListInvitationsResponse.FromString,
+                _registered_method=True)
+        self.AcceptInvitation = channel.unary_unary(
+                '/astra.v1.WorkspacesService/AcceptInvitation',
+                request_serializer=astra_dot_v1_dot_workspaces__pb2.AcceptInvitationRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_workspaces__pb2.AcceptInvitationResponse.FromString,
+                _registered_method=True)
+        self.DeclineInvitation = channel.unary_unary(
+                '/astra.v1.WorkspacesService/DeclineInvitation',
+                request_serializer=astra_dot_v1_dot_workspaces__pb2.DeclineInvitationRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_workspaces__pb2.DeclineInvitationResponse.FromString,
+                _registered_method=True)
 
 
 class WorkspacesServiceServicer:
@@ -120,7 +145,8 @@ class WorkspacesServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddWorkspaceMember(self, request, context):
-        """Adds a user to the workspace with a role (owner/admin).
+        """Invites someone to the workspace with a role, or changes the role of an existing member (owner/admin).
+        An invitation answers HTTP 202, the same whether or not the invitee has an account; a role change 200.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,6 +182,41 @@ class WorkspacesServiceServicer:
 
     def RevokeAgentGrant(self, request, context):
         """Revokes a grant (owner/admin); receiving_workspace_id and agent_id are query parameters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkspaceInvitations(self, request, context):
+        """Lists the workspace's pending invitations, expired ones included (owner/admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeWorkspaceInvitation(self, request, context):
+        """Withdraws a pending invitation (owner/admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvitations(self, request, context):
+        """Lists the caller's pending, unexpired invitations (addressed to their account's id or email).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvitation(self, request, context):
+        """Accepts one of the caller's invitations: they become a member with its role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineInvitation(self, request, context):
+        """Declines one of the caller's invitations.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -213,6 +274,31 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.RevokeAgentGrant,
                     request_deserializer=astra_dot_v1_dot_workspaces__pb2.RevokeAgentGrantRequest.FromString,
                     response_serializer=astra_dot_v1_dot_workspaces__pb2.RevokeAgentGrantResponse.SerializeToString,
+            ),
+            'ListWorkspaceInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkspaceInvitations,
+                    request_deserializer=astra_dot_v1_dot_workspaces__pb2.ListWorkspaceInvitationsRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_workspaces__pb2.ListWorkspaceInvitationsResponse.SerializeToString,
+            ),
+            'RevokeWorkspaceInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeWorkspaceInvitation,
+                    request_deserializer=astra_dot_v1_dot_workspaces__pb2.RevokeWorkspaceInvitationRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_workspaces__pb2.RevokeWorkspaceInvitationResponse.SerializeToString,
+            ),
+            'ListInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvitations,
+                    request_deserializer=astra_dot_v1_dot_workspaces__pb2.ListInvitationsRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_workspaces__pb2.ListInvitationsResponse.SerializeToString,
+            ),
+            'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvitation,
+                    request_deserializer=astra_dot_v1_dot_workspaces__pb2.AcceptInvitationRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_workspaces__pb2.AcceptInvitationResponse.SerializeToString,
+            ),
+            'DeclineInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineInvitation,
+                    request_deserializer=astra_dot_v1_dot_workspaces__pb2.DeclineInvitationRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_workspaces__pb2.DeclineInvitationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +572,141 @@ class WorkspacesService:
             '/astra.v1.WorkspacesService/RevokeAgentGrant',
             astra_dot_v1_dot_workspaces__pb2.RevokeAgentGrantRequest.SerializeToString,
             astra_dot_v1_dot_workspaces__pb2.RevokeAgentGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkspaceInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.WorkspacesService/ListWorkspaceInvitations',
+            astra_dot_v1_dot_workspaces__pb2.ListWorkspaceInvitationsRequest.SerializeToString,
+            astra_dot_v1_dot_workspaces__pb2.ListWorkspaceInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeWorkspaceInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.WorkspacesService/RevokeWorkspaceInvitation',
+            astra_dot_v1_dot_workspaces__pb2.RevokeWorkspaceInvitationRequest.SerializeToString,
+            astra_dot_v1_dot_workspaces__pb2.RevokeWorkspaceInvitationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.WorkspacesService/ListInvitations',
+            astra_dot_v1_dot_workspaces__pb2.ListInvitationsRequest.SerializeToString,
+            astra_dot_v1_dot_workspaces__pb2.ListInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.WorkspacesService/AcceptInvitation',
+            astra_dot_v1_dot_workspaces__pb2.AcceptInvitationRequest.SerializeToString,
+            astra_dot_v1_dot_workspaces__pb2.AcceptInvitationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.WorkspacesService/DeclineInvitation',
+            astra_dot_v1_dot_workspaces__pb2.DeclineInvitationRequest.SerializeToString,
+            astra_dot_v1_dot_workspaces__pb2.DeclineInvitationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,16 +6,13 @@ and loopback targets are refused unless ASTRA_ALLOW_PRIVATE_URLS=true.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import re
 from html.parser import HTMLParser
 from typing import Any
 
 import aiohttp
-import feedparser
 
-from server.net import ssrf
+from server.net import feeds, ssrf
 from server.tools.registry import handler
 from server.tools.runtime import ToolContext, ToolInputError
 
@@ -146,16 +143,15 @@ def _summary(entry: Any) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
-def _parse_feed(body: bytes, headers: dict[str, str]) -> Any:
-    # A stream, never bytes or str: feedparser would treat those as a URL or a file name and open it itself.
-    return feedparser.parse(io.BytesIO(body), response_headers={k.lower(): v for k, v in headers.items()})
-
-
 @handler("rss_read")
 async def rss_read(arguments: dict[str, Any], context: ToolContext) -> str:
     url, limit = arguments["url"], arguments.get("limit", 10)
     result = await _fetch(url, context, FEED_MAX_BYTES)
-    feed = await asyncio.to_thread(_parse_feed, result.body, result.headers)
+    try:
+        # From memory, on the feed executor, under a deadline (server.net.feeds).
+        feed = await feeds.parse(result.body, result.headers)
+    except feeds.FeedTimeout as exc:
+        raise ToolInputError(f"{result.url}: {exc}") from None
     if not feed.entries and (feed.bozo or not feed.feed):
         raise ToolInputError(f"{result.url} is not an RSS or Atom feed")
     lines = [f"Feed: {feed.feed.get('title') or result.url}", f"URL: {result.url}", ""]

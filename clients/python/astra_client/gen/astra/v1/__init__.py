@@ -1786,7 +1786,10 @@ class MessageSearchHit(betterproto.Message):
     """user, assistant, tool or system."""
 
     snippet: str = betterproto.string_field(5)
-    """An excerpt with the matches marked by <mark>...</mark>."""
+    """
+    An HTML excerpt: the message text HTML-escaped, with the matches marked by <mark>...</mark>, the only tags
+     it can hold. Safe to insert into a page as is.
+    """
 
     score: float = betterproto.double_field(6)
     """Full-text rank; higher is better."""
@@ -2195,6 +2198,39 @@ class WorkspaceMember(betterproto.Message):
 
 
 @dataclass(eq=False, repr=False)
+class Invitation(betterproto.Message):
+    """
+    An invitation to join a workspace, which the invitee accepts or declines. It never names the account it may
+     belong to: only what the inviter typed.
+    """
+
+    id: str = betterproto.string_field(1)
+    workspace_id: str = betterproto.string_field(2)
+    role: str = betterproto.string_field(3)
+    """
+    The role the invitee gets on accepting: owner, admin, member or viewer.
+    """
+
+    status: str = betterproto.string_field(4)
+    """
+    pending, accepted, declined or revoked; "expired" for a pending one past expires_at.
+    """
+
+    created_at: datetime = betterproto.message_field(5)
+    """When it was sent, or last sent again."""
+
+    expires_at: datetime = betterproto.message_field(6)
+    """Seven days after created_at."""
+
+    email: str = betterproto.string_field(7, group="invitee")
+    user_id: str = betterproto.string_field(8, group="invitee")
+    workspace_name: Optional[str] = betterproto.string_field(9, optional=True)
+    """
+    The workspace's name; only in the invitee's own list, since they cannot read the workspace yet.
+    """
+
+
+@dataclass(eq=False, repr=False)
 class AgentGrant(betterproto.Message):
     """Permission for another workspace to use one agent."""
 
@@ -2290,22 +2326,33 @@ class UpdateWorkspaceSettingsResponse(betterproto.Message):
 
 @dataclass(eq=False, repr=False)
 class AddWorkspaceMemberRequest(betterproto.Message):
-    """A user to add, by id or by email of a registered account."""
+    """
+    Someone to invite, or a member whose role changes, by user id or by email.
+    """
 
     workspace_id: str = betterproto.string_field(1)
     user_id: str = betterproto.string_field(2, group="invitee")
     email: str = betterproto.string_field(3, group="invitee")
     role: str = betterproto.string_field(4)
     """
-    admin, member (default) or viewer; only an owner may add another owner.
+    owner, admin, member (default) or viewer; only an owner may make or change an owner.
     """
 
 
 @dataclass(eq=False, repr=False)
 class AddWorkspaceMemberResponse(betterproto.Message):
-    """The new member."""
+    """
+    Exactly one of: the member whose role changed, or the invitation sent.
+    """
 
-    member: "WorkspaceMember" = betterproto.message_field(1)
+    member: "WorkspaceMember" = betterproto.message_field(1, group="outcome")
+    """An existing member, with the new role (HTTP 200)."""
+
+    invitation: "Invitation" = betterproto.message_field(2, group="outcome")
+    """
+    A pending invitation (HTTP 202). It looks the same whether or not the invitee has an account; inviting
+     the same person again sends the pending invitation again (same id, new expiry) instead of a second one.
+    """
 
 
 @dataclass(eq=False, repr=False)
@@ -2435,6 +2482,88 @@ class RevokeAgentGrantRequest(betterproto.Message):
 
 @dataclass(eq=False, repr=False)
 class RevokeAgentGrantResponse(betterproto.Message):
+    """Empty on success."""
+
+    pass
+
+
+@dataclass(eq=False, repr=False)
+class ListWorkspaceInvitationsRequest(betterproto.Message):
+    """A page of a workspace's pending invitations."""
+
+    workspace_id: str = betterproto.string_field(1)
+    limit: int = betterproto.int32_field(2)
+    """Default 50, max 200."""
+
+    page_token: str = betterproto.string_field(3)
+
+
+@dataclass(eq=False, repr=False)
+class ListWorkspaceInvitationsResponse(betterproto.Message):
+    """Pending invitations, oldest first, each naming its invitee."""
+
+    invitations: List["Invitation"] = betterproto.message_field(1)
+    next_page_token: str = betterproto.string_field(2)
+
+
+@dataclass(eq=False, repr=False)
+class RevokeWorkspaceInvitationRequest(betterproto.Message):
+    """Withdraws one pending invitation."""
+
+    workspace_id: str = betterproto.string_field(1)
+    invitation_id: str = betterproto.string_field(2)
+
+
+@dataclass(eq=False, repr=False)
+class RevokeWorkspaceInvitationResponse(betterproto.Message):
+    """Empty on success."""
+
+    pass
+
+
+@dataclass(eq=False, repr=False)
+class ListInvitationsRequest(betterproto.Message):
+    """A page of the caller's invitations."""
+
+    limit: int = betterproto.int32_field(1)
+    """Default 50, max 200."""
+
+    page_token: str = betterproto.string_field(2)
+
+
+@dataclass(eq=False, repr=False)
+class ListInvitationsResponse(betterproto.Message):
+    """
+    Pending, unexpired invitations addressed to the caller, oldest first, each with its workspace's name.
+    """
+
+    invitations: List["Invitation"] = betterproto.message_field(1)
+    next_page_token: str = betterproto.string_field(2)
+
+
+@dataclass(eq=False, repr=False)
+class AcceptInvitationRequest(betterproto.Message):
+    """Accepts an invitation addressed to the caller."""
+
+    invitation_id: str = betterproto.string_field(1)
+
+
+@dataclass(eq=False, repr=False)
+class AcceptInvitationResponse(betterproto.Message):
+    """The workspace the caller joined, with their role."""
+
+    workspace: "Workspace" = betterproto.message_field(1)
+
+
+@dataclass(eq=False, repr=False)
+class DeclineInvitationRequest(betterproto.Message):
+    """Declines an invitation addressed to the caller."""
+
+    invitation_id: str = betterproto.string_field(1)
+
+
+@dataclass(eq=False, repr=False)
+class DeclineInvitationResponse(betterproto.Message):
     """Empty on success."""
 
     pass
@@ -3655,6 +3784,91 @@ class WorkspacesServiceStub(betterproto.ServiceStub):
             "/astra.v1.WorkspacesService/RevokeAgentGrant",
             revoke_agent_grant_request,
             RevokeAgentGrantResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_workspace_invitations(
+        self,
+        list_workspace_invitations_request: "ListWorkspaceInvitationsRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "ListWorkspaceInvitationsResponse":
+        return await self._unary_unary(
+            "/astra.v1.WorkspacesService/ListWorkspaceInvitations",
+            list_workspace_invitations_request,
+            ListWorkspaceInvitationsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def revoke_workspace_invitation(
+        self,
+        revoke_workspace_invitation_request: "RevokeWorkspaceInvitationRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "RevokeWorkspaceInvitationResponse":
+        return await self._unary_unary(
+            "/astra.v1.WorkspacesService/RevokeWorkspaceInvitation",
+            revoke_workspace_invitation_request,
+            RevokeWorkspaceInvitationResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_invitations(
+        self,
+        list_invitations_request: "ListInvitationsRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "ListInvitationsResponse":
+        return await self._unary_unary(
+            "/astra.v1.WorkspacesService/ListInvitations",
+            list_invitations_request,
+            ListInvitationsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def accept_invitation(
+        self,
+        accept_invitation_request: "AcceptInvitationRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "AcceptInvitationResponse":
+        return await self._unary_unary(
+            "/astra.v1.WorkspacesService/AcceptInvitation",
+            accept_invitation_request,
+            AcceptInvitationResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def decline_invitation(
+        self,
+        decline_invitation_request: "DeclineInvitationRequest",
+        *,
+        timeout: Optional[float] = None,
+        deadline: Optional["Deadline"] = None,
+        metadata: Optional["MetadataLike"] = None
+    ) -> "DeclineInvitationResponse":
+        return await self._unary_unary(
+            "/astra.v1.WorkspacesService/DeclineInvitation",
+            decline_invitation_request,
+            DeclineInvitationResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
@@ -4905,6 +5119,31 @@ class WorkspacesServiceBase(ServiceBase):
     ) -> "RevokeAgentGrantResponse":
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def list_workspace_invitations(
+        self, list_workspace_invitations_request: "ListWorkspaceInvitationsRequest"
+    ) -> "ListWorkspaceInvitationsResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def revoke_workspace_invitation(
+        self, revoke_workspace_invitation_request: "RevokeWorkspaceInvitationRequest"
+    ) -> "RevokeWorkspaceInvitationResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def list_invitations(
+        self, list_invitations_request: "ListInvitationsRequest"
+    ) -> "ListInvitationsResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def accept_invitation(
+        self, accept_invitation_request: "AcceptInvitationRequest"
+    ) -> "AcceptInvitationResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def decline_invitation(
+        self, decline_invitation_request: "DeclineInvitationRequest"
+    ) -> "DeclineInvitationResponse":
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def __rpc_create_workspace(
         self,
         stream: "grpclib.server.Stream[CreateWorkspaceRequest, CreateWorkspaceResponse]",
@@ -4984,6 +5223,46 @@ class WorkspacesServiceBase(ServiceBase):
         response = await self.revoke_agent_grant(request)
         await stream.send_message(response)
 
+    async def __rpc_list_workspace_invitations(
+        self,
+        stream: "grpclib.server.Stream[ListWorkspaceInvitationsRequest, ListWorkspaceInvitationsResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.list_workspace_invitations(request)
+        await stream.send_message(response)
+
+    async def __rpc_revoke_workspace_invitation(
+        self,
+        stream: "grpclib.server.Stream[RevokeWorkspaceInvitationRequest, RevokeWorkspaceInvitationResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.revoke_workspace_invitation(request)
+        await stream.send_message(response)
+
+    async def __rpc_list_invitations(
+        self,
+        stream: "grpclib.server.Stream[ListInvitationsRequest, ListInvitationsResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.list_invitations(request)
+        await stream.send_message(response)
+
+    async def __rpc_accept_invitation(
+        self,
+        stream: "grpclib.server.Stream[AcceptInvitationRequest, AcceptInvitationResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.accept_invitation(request)
+        await stream.send_message(response)
+
+    async def __rpc_decline_invitation(
+        self,
+        stream: "grpclib.server.Stream[DeclineInvitationRequest, DeclineInvitationResponse]",
+    ) -> None:
+        request = await stream.recv_message()
+        response = await self.decline_invitation(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> Dict[str, grpclib.const.Handler]:
         return {
             "/astra.v1.WorkspacesService/CreateWorkspace": grpclib.const.Handler(
@@ -5045,5 +5324,35 @@ class WorkspacesServiceBase(ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 RevokeAgentGrantRequest,
                 RevokeAgentGrantResponse,
+            ),
+            "/astra.v1.WorkspacesService/ListWorkspaceInvitations": grpclib.const.Handler(
+                self.__rpc_list_workspace_invitations,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ListWorkspaceInvitationsRequest,
+                ListWorkspaceInvitationsResponse,
+            ),
+            "/astra.v1.WorkspacesService/RevokeWorkspaceInvitation": grpclib.const.Handler(
+                self.__rpc_revoke_workspace_invitation,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                RevokeWorkspaceInvitationRequest,
+                RevokeWorkspaceInvitationResponse,
+            ),
+            "/astra.v1.WorkspacesService/ListInvitations": grpclib.const.Handler(
+                self.__rpc_list_invitations,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ListInvitationsRequest,
+                ListInvitationsResponse,
+            ),
+            "/astra.v1.WorkspacesService/AcceptInvitation": grpclib.const.Handler(
+                self.__rpc_accept_invitation,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                AcceptInvitationRequest,
+                AcceptInvitationResponse,
+            ),
+            "/astra.v1.WorkspacesService/DeclineInvitation": grpclib.const.Handler(
+                self.__rpc_decline_invitation,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                DeclineInvitationRequest,
+                DeclineInvitationResponse,
             ),
         }

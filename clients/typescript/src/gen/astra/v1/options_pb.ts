@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file astra/v1/options.proto.
  */
 export const file_astra_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChZhc3RyYS92MS9vcHRpb25zLnByb3RvEghhc3RyYS52MSpoCglBdXRoTGV2ZWwSGgoWQVVUSF9MRVZFTF9VTlNQRUNJRklFRBAAEhIKDkFVVEhfTEVWRUxfSldUEAESEwoPQVVUSF9MRVZFTF9OT05FEAISFgoSQVVUSF9MRVZFTF9BUElfS0VZEAM6SQoEYXV0aBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLmOAyABKA4yEy5hc3RyYS52MS5BdXRoTGV2ZWxSBGF1dGhiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("ChZhc3RyYS92MS9vcHRpb25zLnByb3RvEghhc3RyYS52MSpoCglBdXRoTGV2ZWwSGgoWQVVUSF9MRVZFTF9VTlNQRUNJRklFRBAAEhIKDkFVVEhfTEVWRUxfSldUEAESEwoPQVVUSF9MRVZFTF9OT05FEAISFgoSQVVUSF9MRVZFTF9BUElfS0VZEAM6SQoEYXV0aBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLmOAyABKA4yEy5hc3RyYS52MS5BdXRoTGV2ZWxSBGF1dGg6SwoQc3VjY2Vzc19zdGF0dXNlcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLqOAyADKAVSD3N1Y2Nlc3NTdGF0dXNlc2IGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * Who may call a method. The server's auth interceptor and the OpenAPI generator read it from the
@@ -62,4 +62,13 @@ export const AuthLevelSchema: GenEnum<AuthLevel> = /*@__PURE__*/
  */
 export const auth: GenExtension<MethodOptions, AuthLevel> = /*@__PURE__*/
   extDesc(file_astra_v1_options, 0);
+
+/**
+ * HTTP statuses other than 200 that a successful call may answer with over REST. The core picks one per call
+ * in trailing metadata x-http-status; the OpenAPI generator documents each beside 200.
+ *
+ * @generated from extension: repeated int32 success_statuses = 51002;
+ */
+export const success_statuses: GenExtension<MethodOptions, number[]> = /*@__PURE__*/
+  extDesc(file_astra_v1_options, 1);
 

@@ -329,7 +329,8 @@ export type MessageSearchHit = Message$1<"astra.v1.MessageSearchHit"> & {
   role: string;
 
   /**
-   * An excerpt with the matches marked by <mark>...</mark>.
+   * An HTML excerpt: the message text HTML-escaped, with the matches marked by <mark>...</mark>, the only tags
+   * it can hold. Safe to insert into a page as is.
    *
    * @generated from field: string snippet = 5;
    */

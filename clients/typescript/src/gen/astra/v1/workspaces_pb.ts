@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file astra/v1/workspaces.proto.
  */
 export const file_astra_v1_workspaces: GenFile = /*@__PURE__*/
-  fileDesc("Chlhc3RyYS92MS93b3Jrc3BhY2VzLnByb3RvEghhc3RyYS52MSKEAQoPV29ya3NwYWNlTWVtYmVyEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEgwKBHJvbGUYBCABKAkSLQoJam9pbmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLPAQoKQWdlbnRHcmFudBIdChVncmFudGluZ193b3Jrc3BhY2VfaWQYASABKAkSHgoWcmVjZWl2aW5nX3dvcmtzcGFjZV9pZBgCIAEoCRIQCghhZ2VudF9pZBgDIAEoCRIQCghyZWFkb25seRgEIAEoCBIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJjChZDcmVhdGVXb3Jrc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDAoEcGxhbhgCIAEoCRItCghzZXR0aW5ncxgDIAEoCzIbLmFzdHJhLnYxLldvcmtzcGFjZVNldHRpbmdzIkEKF0NyZWF0ZVdvcmtzcGFjZVJlc3BvbnNlEiYKCXdvcmtzcGFjZRgBIAEoCzITLmFzdHJhLnYxLldvcmtzcGFjZSI6ChVMaXN0V29ya3NwYWNlc1JlcXVlc3QSDQoFbGltaXQYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJaChZMaXN0V29ya3NwYWNlc1Jlc3BvbnNlEicKCndvcmtzcGFjZXMYASADKAsyEy5hc3RyYS52MS5Xb3Jrc3BhY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKE0dldFdvcmtzcGFjZVJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJIsUBChRHZXRXb3Jrc3BhY2VSZXNwb25zZRImCgl3b3Jrc3BhY2UYASABKAsyEy5hc3RyYS52MS5Xb3Jrc3BhY2USKgoHbWVtYmVycxgCIAMoCzIZLmFzdHJhLnYxLldvcmtzcGFjZU1lbWJlchIqCgxncmFudHNfZ2l2ZW4YAyADKAsyFC5hc3RyYS52MS5BZ2VudEdyYW50Ei0KD2dyYW50c19yZWNlaXZlZBgEIAMoCzIULmFzdHJhLnYxLkFnZW50R3JhbnQiZQoeVXBkYXRlV29ya3NwYWNlU2V0dGluZ3NSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRItCghzZXR0aW5ncxgCIAEoCzIbLmFzdHJhLnYxLldvcmtzcGFjZVNldHRpbmdzIkkKH1VwZGF0ZVdvcmtzcGFjZVNldHRpbmdzUmVzcG9uc2USJgoJd29ya3NwYWNlGAEgASgLMhMuYXN0cmEudjEuV29ya3NwYWNlIm4KGUFkZFdvcmtzcGFjZU1lbWJlclJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhEKB3VzZXJfaWQYAiABKAlIABIPCgVlbWFpbBgDIAEoCUgAEgwKBHJvbGUYBCABKAlCCQoHaW52aXRlZSJHChpBZGRXb3Jrc3BhY2VNZW1iZXJSZXNwb25zZRIpCgZtZW1iZXIYASABKAsyGS5hc3RyYS52MS5Xb3Jrc3BhY2VNZW1iZXIiRQocUmVtb3ZlV29ya3NwYWNlTWVtYmVyUmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSIfCh1SZW1vdmVXb3Jrc3BhY2VNZW1iZXJSZXNwb25zZSJMChhHZXRXb3Jrc3BhY2VTdGF0c1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhEKBGRheXMYAiABKAVIAIgBAUIHCgVfZGF5cyJuCg5BZ2VudFVzYWdlU3RhdBIQCghhZ2VudF9pZBgBIAEoCRIQCghzZXNzaW9ucxgCIAEoBRIQCghtZXNzYWdlcxgDIAEoBRIUCgx0b3RhbF90b2tlbnMYBCABKAMSEAoIY29zdF91c2QYBSABKAEiVQoNVG9vbFVzYWdlU3RhdBIMCgR0b29sGAEgASgJEg0KBWNhbGxzGAIgASgFEg4KBmVycm9ycxgDIAEoBRIXCg9hdmdfZHVyYXRpb25fbXMYBCABKAEitAMKGUdldFdvcmtzcGFjZVN0YXRzUmVzcG9uc2USFAoMd29ya3NwYWNlX2lkGAEgASgJEgwKBGRheXMYAiABKAUSMAoMd2luZG93X3N0YXJ0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp3aW5kb3dfZW5kGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5zZXNzaW9uc190b3RhbBgFIAEoBRIXCg9zZXNzaW9uc19hY3RpdmUYBiABKAUSFgoObWVzc2FnZXNfdG90YWwYByABKAUSFQoNcHJvbXB0X3Rva2VucxgIIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgJIAEoAxIUCgx0b3RhbF90b2tlbnMYCiABKAMSEAoIY29zdF91c2QYCyABKAESLAoKdG9wX2FnZW50cxgMIAMoCzIYLmFzdHJhLnYxLkFnZW50VXNhZ2VTdGF0EioKCXRvcF90b29scxgNIAMoCzIXLmFzdHJhLnYxLlRvb2xVc2FnZVN0YXQSFAoMYWN0aXZlX3VzZXJzGA4gASgFIm4KH1NldFdvcmtzcGFjZVJlc3RyaWN0aW9uc1JlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEjUKDHJlc3RyaWN0aW9ucxgCIAEoCzIfLmFzdHJhLnYxLldvcmtzcGFjZVJlc3RyaWN0aW9ucyJKCiBTZXRXb3Jrc3BhY2VSZXN0cmljdGlvbnNSZXNwb25zZRImCgl3b3Jrc3BhY2UYASABKAsyEy5hc3RyYS52MS5Xb3Jrc3BhY2UiowEKF0NyZWF0ZUFnZW50R3JhbnRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIeChZyZWNlaXZpbmdfd29ya3NwYWNlX2lkGAIgASgJEhAKCGFnZW50X2lkGAMgASgJEhAKCHJlYWRvbmx5GAQgASgIEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj8KGENyZWF0ZUFnZW50R3JhbnRSZXNwb25zZRIjCgVncmFudBgBIAEoCzIULmFzdHJhLnYxLkFnZW50R3JhbnQiYQoXUmV2b2tlQWdlbnRHcmFudFJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEh4KFnJlY2VpdmluZ193b3Jrc3BhY2VfaWQYAiABKAkSEAoIYWdlbnRfaWQYAyABKAkiGgoYUmV2b2tlQWdlbnRHcmFudFJlc3BvbnNlMq8LChFXb3Jrc3BhY2VzU2VydmljZRJyCg9DcmVhdGVXb3Jrc3BhY2USIC5hc3RyYS52MS5DcmVhdGVXb3Jrc3BhY2VSZXF1ZXN0GiEuYXN0cmEudjEuQ3JlYXRlV29ya3NwYWNlUmVzcG9uc2UiGsjzGAGC0+STAhA6ASoiCy93b3Jrc3BhY2VzEmwKDkxpc3RXb3Jrc3BhY2VzEh8uYXN0cmEudjEuTGlzdFdvcmtzcGFjZXNSZXF1ZXN0GiAuYXN0cmEudjEuTGlzdFdvcmtzcGFjZXNSZXNwb25zZSIXyPMYAYLT5JMCDRILL3dvcmtzcGFjZXMSdQoMR2V0V29ya3NwYWNlEh0uYXN0cmEudjEuR2V0V29ya3NwYWNlUmVxdWVzdBoeLmFzdHJhLnYxLkdldFdvcmtzcGFjZVJlc3BvbnNlIibI8xgBgtPkkwIcEhovd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfRKpAQoXVXBkYXRlV29ya3NwYWNlU2V0dGluZ3MSKC5hc3RyYS52MS5VcGRhdGVXb3Jrc3BhY2VTZXR0aW5nc1JlcXVlc3QaKS5hc3RyYS52MS5VcGRhdGVXb3Jrc3BhY2VTZXR0aW5nc1Jlc3BvbnNlIjnI8xgBgtPkkwIvOghzZXR0aW5ncxojL3dvcmtzcGFjZXMve3dvcmtzcGFjZV9pZH0vc2V0dGluZ3MSkgEKEkFkZFdvcmtzcGFjZU1lbWJlchIjLmFzdHJhLnYxLkFkZFdvcmtzcGFjZU1lbWJlclJlcXVlc3QaJC5hc3RyYS52MS5BZGRXb3Jrc3BhY2VNZW1iZXJSZXNwb25zZSIxyPMYAYLT5JMCJzoBKiIiL3dvcmtzcGFjZXMve3dvcmtzcGFjZV9pZH0vbWVtYmVycxKiAQoVUmVtb3ZlV29ya3NwYWNlTWVtYmVyEiYuYXN0cmEudjEuUmVtb3ZlV29ya3NwYWNlTWVtYmVyUmVxdWVzdBonLmFzdHJhLnYxLlJlbW92ZVdvcmtzcGFjZU1lbWJlclJlc3BvbnNlIjjI8xgBgtPkkwIuKiwvd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfS9tZW1iZXJzL3t1c2VyX2lkfRKKAQoRR2V0V29ya3NwYWNlU3RhdHMSIi5hc3RyYS52MS5HZXRXb3Jrc3BhY2VTdGF0c1JlcXVlc3QaIy5hc3RyYS52MS5HZXRXb3Jrc3BhY2VTdGF0c1Jlc3BvbnNlIizI8xgBgtPkkwIiEiAvd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfS9zdGF0cxK0AQoYU2V0V29ya3NwYWNlUmVzdHJpY3Rpb25zEikuYXN0cmEudjEuU2V0V29ya3NwYWNlUmVzdHJpY3Rpb25zUmVxdWVzdBoqLmFzdHJhLnYxLlNldFdvcmtzcGFjZVJlc3RyaWN0aW9uc1Jlc3BvbnNlIkHI8xgBgtPkkwI3OgxyZXN0cmljdGlvbnMaJy93b3Jrc3BhY2VzL3t3b3Jrc3BhY2VfaWR9L3Jlc3RyaWN0aW9ucxKLAQoQQ3JlYXRlQWdlbnRHcmFudBIhLmFzdHJhLnYxLkNyZWF0ZUFnZW50R3JhbnRSZXF1ZXN0GiIuYXN0cmEudjEuQ3JlYXRlQWdlbnRHcmFudFJlc3BvbnNlIjDI8xgBgtPkkwImOgEqIiEvd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfS9ncmFudHMSiAEKEFJldm9rZUFnZW50R3JhbnQSIS5hc3RyYS52MS5SZXZva2VBZ2VudEdyYW50UmVxdWVzdBoiLmFzdHJhLnYxLlJldm9rZUFnZW50R3JhbnRSZXNwb25zZSItyPMYAYLT5JMCIyohL3dvcmtzcGFjZXMve3dvcmtzcGFjZV9pZH0vZ3JhbnRzYgZwcm90bzM", [file_astra_v1_common, file_astra_v1_options, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Chlhc3RyYS92MS93b3Jrc3BhY2VzLnByb3RvEghhc3RyYS52MSKEAQoPV29ya3NwYWNlTWVtYmVyEg8KB3VzZXJfaWQYASABKAkSDQoFZW1haWwYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEgwKBHJvbGUYBCABKAkSLQoJam9pbmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKLAgoKSW52aXRhdGlvbhIKCgJpZBgBIAEoCRIUCgx3b3Jrc3BhY2VfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzdGF0dXMYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoFZW1haWwYByABKAlIABIRCgd1c2VyX2lkGAggASgJSAASGwoOd29ya3NwYWNlX25hbWUYCSABKAlIAYgBAUIJCgdpbnZpdGVlQhEKD193b3Jrc3BhY2VfbmFtZSLPAQoKQWdlbnRHcmFudBIdChVncmFudGluZ193b3Jrc3BhY2VfaWQYASABKAkSHgoWcmVjZWl2aW5nX3dvcmtzcGFjZV9pZBgCIAEoCRIQCghhZ2VudF9pZBgDIAEoCRIQCghyZWFkb25seRgEIAEoCBIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJjChZDcmVhdGVXb3Jrc3BhY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDAoEcGxhbhgCIAEoCRItCghzZXR0aW5ncxgDIAEoCzIbLmFzdHJhLnYxLldvcmtzcGFjZVNldHRpbmdzIkEKF0NyZWF0ZVdvcmtzcGFjZVJlc3BvbnNlEiYKCXdvcmtzcGFjZRgBIAEoCzITLmFzdHJhLnYxLldvcmtzcGFjZSI6ChVMaXN0V29ya3NwYWNlc1JlcXVlc3QSDQoFbGltaXQYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJaChZMaXN0V29ya3NwYWNlc1Jlc3BvbnNlEicKCndvcmtzcGFjZXMYASADKAsyEy5hc3RyYS52MS5Xb3Jrc3BhY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKE0dldFdvcmtzcGFjZVJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJIsUBChRHZXRXb3Jrc3BhY2VSZXNwb25zZRImCgl3b3Jrc3BhY2UYASABKAsyEy5hc3RyYS52MS5Xb3Jrc3BhY2USKgoHbWVtYmVycxgCIAMoCzIZLmFzdHJhLnYxLldvcmtzcGFjZU1lbWJlchIqCgxncmFudHNfZ2l2ZW4YAyADKAsyFC5hc3RyYS52MS5BZ2VudEdyYW50Ei0KD2dyYW50c19yZWNlaXZlZBgEIAMoCzIULmFzdHJhLnYxLkFnZW50R3JhbnQiZQoeVXBkYXRlV29ya3NwYWNlU2V0dGluZ3NSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRItCghzZXR0aW5ncxgCIAEoCzIbLmFzdHJhLnYxLldvcmtzcGFjZVNldHRpbmdzIkkKH1VwZGF0ZVdvcmtzcGFjZVNldHRpbmdzUmVzcG9uc2USJgoJd29ya3NwYWNlGAEgASgLMhMuYXN0cmEudjEuV29ya3NwYWNlIm4KGUFkZFdvcmtzcGFjZU1lbWJlclJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhEKB3VzZXJfaWQYAiABKAlIABIPCgVlbWFpbBgDIAEoCUgAEgwKBHJvbGUYBCABKAlCCQoHaW52aXRlZSKAAQoaQWRkV29ya3NwYWNlTWVtYmVyUmVzcG9uc2USKwoGbWVtYmVyGAEgASgLMhkuYXN0cmEudjEuV29ya3NwYWNlTWVtYmVySAASKgoKaW52aXRhdGlvbhgCIAEoCzIULmFzdHJhLnYxLkludml0YXRpb25IAEIJCgdvdXRjb21lIkUKHFJlbW92ZVdvcmtzcGFjZU1lbWJlclJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiHwodUmVtb3ZlV29ya3NwYWNlTWVtYmVyUmVzcG9uc2UiTAoYR2V0V29ya3NwYWNlU3RhdHNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIRCgRkYXlzGAIgASgFSACIAQFCBwoFX2RheXMibgoOQWdlbnRVc2FnZVN0YXQSEAoIYWdlbnRfaWQYASABKAkSEAoIc2Vzc2lvbnMYAiABKAUSEAoIbWVzc2FnZXMYAyABKAUSFAoMdG90YWxfdG9rZW5zGAQgASgDEhAKCGNvc3RfdXNkGAUgASgBIlUKDVRvb2xVc2FnZVN0YXQSDAoEdG9vbBgBIAEoCRINCgVjYWxscxgCIAEoBRIOCgZlcnJvcnMYAyABKAUSFwoPYXZnX2R1cmF0aW9uX21zGAQgASgBIrQDChlHZXRXb3Jrc3BhY2VTdGF0c1Jlc3BvbnNlEhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIMCgRkYXlzGAIgASgFEjAKDHdpbmRvd19zdGFydBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKd2luZG93X2VuZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2Vzc2lvbnNfdG90YWwYBSABKAUSFwoPc2Vzc2lvbnNfYWN0aXZlGAYgASgFEhYKDm1lc3NhZ2VzX3RvdGFsGAcgASgFEhUKDXByb21wdF90b2tlbnMYCCABKAMSGQoRY29tcGxldGlvbl90b2tlbnMYCSABKAMSFAoMdG90YWxfdG9rZW5zGAogASgDEhAKCGNvc3RfdXNkGAsgASgBEiwKCnRvcF9hZ2VudHMYDCADKAsyGC5hc3RyYS52MS5BZ2VudFVzYWdlU3RhdBIqCgl0b3BfdG9vbHMYDSADKAsyFy5hc3RyYS52MS5Ub29sVXNhZ2VTdGF0EhQKDGFjdGl2ZV91c2VycxgOIAEoBSJuCh9TZXRXb3Jrc3BhY2VSZXN0cmljdGlvbnNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRI1CgxyZXN0cmljdGlvbnMYAiABKAsyHy5hc3RyYS52MS5Xb3Jrc3BhY2VSZXN0cmljdGlvbnMiSgogU2V0V29ya3NwYWNlUmVzdHJpY3Rpb25zUmVzcG9uc2USJgoJd29ya3NwYWNlGAEgASgLMhMuYXN0cmEudjEuV29ya3NwYWNlIqMBChdDcmVhdGVBZ2VudEdyYW50UmVxdWVzdBIUCgx3b3Jrc3BhY2VfaWQYASABKAkSHgoWcmVjZWl2aW5nX3dvcmtzcGFjZV9pZBgCIAEoCRIQCghhZ2VudF9pZBgDIAEoCRIQCghyZWFkb25seRgEIAEoCBIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI/ChhDcmVhdGVBZ2VudEdyYW50UmVzcG9uc2USIwoFZ3JhbnQYASABKAsyFC5hc3RyYS52MS5BZ2VudEdyYW50ImEKF1Jldm9rZUFnZW50R3JhbnRSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRIeChZyZWNlaXZpbmdfd29ya3NwYWNlX2lkGAIgASgJEhAKCGFnZW50X2lkGAMgASgJIhoKGFJldm9rZUFnZW50R3JhbnRSZXNwb25zZSJaCh9MaXN0V29ya3NwYWNlSW52aXRhdGlvbnNSZXF1ZXN0EhQKDHdvcmtzcGFjZV9pZBgBIAEoCRINCgVsaW1pdBgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImYKIExpc3RXb3Jrc3BhY2VJbnZpdGF0aW9uc1Jlc3BvbnNlEikKC2ludml0YXRpb25zGAEgAygLMhQuYXN0cmEudjEuSW52aXRhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTwogUmV2b2tlV29ya3NwYWNlSW52aXRhdGlvblJlcXVlc3QSFAoMd29ya3NwYWNlX2lkGAEgASgJEhUKDWludml0YXRpb25faWQYAiABKAkiIwohUmV2b2tlV29ya3NwYWNlSW52aXRhdGlvblJlc3BvbnNlIjsKFkxpc3RJbnZpdGF0aW9uc1JlcXVlc3QSDQoFbGltaXQYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJdChdMaXN0SW52aXRhdGlvbnNSZXNwb25zZRIpCgtpbnZpdGF0aW9ucxgBIAMoCzIULmFzdHJhLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjAKF0FjY2VwdEludml0YXRpb25SZXF1ZXN0EhUKDWludml0YXRpb25faWQYASABKAkiQgoYQWNjZXB0SW52aXRhdGlvblJlc3BvbnNlEiYKCXdvcmtzcGFjZRgBIAEoCzITLmFzdHJhLnYxLldvcmtzcGFjZSIxChhEZWNsaW5lSW52aXRhdGlvblJlcXVlc3QSFQoNaW52aXRhdGlvbl9pZBgBIAEoCSIbChlEZWNsaW5lSW52aXRhdGlvblJlc3BvbnNlMqgRChFXb3Jrc3BhY2VzU2VydmljZRJyCg9DcmVhdGVXb3Jrc3BhY2USIC5hc3RyYS52MS5DcmVhdGVXb3Jrc3BhY2VSZXF1ZXN0GiEuYXN0cmEudjEuQ3JlYXRlV29ya3NwYWNlUmVzcG9uc2UiGsjzGAGC0+STAhA6ASoiCy93b3Jrc3BhY2VzEmwKDkxpc3RXb3Jrc3BhY2VzEh8uYXN0cmEudjEuTGlzdFdvcmtzcGFjZXNSZXF1ZXN0GiAuYXN0cmEudjEuTGlzdFdvcmtzcGFjZXNSZXNwb25zZSIXyPMYAYLT5JMCDRILL3dvcmtzcGFjZXMSdQoMR2V0V29ya3NwYWNlEh0uYXN0cmEudjEuR2V0V29ya3NwYWNlUmVxdWVzdBoeLmFzdHJhLnYxLkdldFdvcmtzcGFjZVJlc3BvbnNlIibI8xgBgtPkkwIcEhovd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfRKpAQoXVXBkYXRlV29ya3NwYWNlU2V0dGluZ3MSKC5hc3RyYS52MS5VcGRhdGVXb3Jrc3BhY2VTZXR0aW5nc1JlcXVlc3QaKS5hc3RyYS52MS5VcGRhdGVXb3Jrc3BhY2VTZXR0aW5nc1Jlc3BvbnNlIjnI8xgBgtPkkwIvOghzZXR0aW5ncxojL3dvcmtzcGFjZXMve3dvcmtzcGFjZV9pZH0vc2V0dGluZ3MSmAEKEkFkZFdvcmtzcGFjZU1lbWJlchIjLmFzdHJhLnYxLkFkZFdvcmtzcGFjZU1lbWJlclJlcXVlc3QaJC5hc3RyYS52MS5BZGRXb3Jrc3BhY2VNZW1iZXJSZXNwb25zZSI3yPMYAdLzGALKAYLT5JMCJzoBKiIiL3dvcmtzcGFjZXMve3dvcmtzcGFjZV9pZH0vbWVtYmVycxKiAQoVUmVtb3ZlV29ya3NwYWNlTWVtYmVyEiYuYXN0cmEudjEuUmVtb3ZlV29ya3NwYWNlTWVtYmVyUmVxdWVzdBonLmFzdHJhLnYxLlJlbW92ZVdvcmtzcGFjZU1lbWJlclJlc3BvbnNlIjjI8xgBgtPkkwIuKiwvd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfS9tZW1iZXJzL3t1c2VyX2lkfRKKAQoRR2V0V29ya3NwYWNlU3RhdHMSIi5hc3RyYS52MS5HZXRXb3Jrc3BhY2VTdGF0c1JlcXVlc3QaIy5hc3RyYS52MS5HZXRXb3Jrc3BhY2VTdGF0c1Jlc3BvbnNlIizI8xgBgtPkkwIiEiAvd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfS9zdGF0cxK0AQoYU2V0V29ya3NwYWNlUmVzdHJpY3Rpb25zEikuYXN0cmEudjEuU2V0V29ya3NwYWNlUmVzdHJpY3Rpb25zUmVxdWVzdBoqLmFzdHJhLnYxLlNldFdvcmtzcGFjZVJlc3RyaWN0aW9uc1Jlc3BvbnNlIkHI8xgBgtPkkwI3OgxyZXN0cmljdGlvbnMaJy93b3Jrc3BhY2VzL3t3b3Jrc3BhY2VfaWR9L3Jlc3RyaWN0aW9ucxKLAQoQQ3JlYXRlQWdlbnRHcmFudBIhLmFzdHJhLnYxLkNyZWF0ZUFnZW50R3JhbnRSZXF1ZXN0GiIuYXN0cmEudjEuQ3JlYXRlQWdlbnRHcmFudFJlc3BvbnNlIjDI8xgBgtPkkwImOgEqIiEvd29ya3NwYWNlcy97d29ya3NwYWNlX2lkfS9ncmFudHMSiAEKEFJldm9rZUFnZW50R3JhbnQSIS5hc3RyYS52MS5SZXZva2VBZ2VudEdyYW50UmVxdWVzdBoiLmFzdHJhLnYxLlJldm9rZUFnZW50R3JhbnRSZXNwb25zZSItyPMYAYLT5JMCIyohL3dvcmtzcGFjZXMve3dvcmtzcGFjZV9pZH0vZ3JhbnRzEqUBChhMaXN0V29ya3NwYWNlSW52aXRhdGlvbnMSKS5hc3RyYS52MS5MaXN0V29ya3NwYWNlSW52aXRhdGlvbnNSZXF1ZXN0GiouYXN0cmEudjEuTGlzdFdvcmtzcGFjZUludml0YXRpb25zUmVzcG9uc2UiMsjzGAGC0+STAigSJi93b3Jrc3BhY2VzL3t3b3Jrc3BhY2VfaWR9L2ludml0YXRpb25zErgBChlSZXZva2VXb3Jrc3BhY2VJbnZpdGF0aW9uEiouYXN0cmEudjEuUmV2b2tlV29ya3NwYWNlSW52aXRhdGlvblJlcXVlc3QaKy5hc3RyYS52MS5SZXZva2VXb3Jrc3BhY2VJbnZpdGF0aW9uUmVzcG9uc2UiQsjzGAGC0+STAjgqNi93b3Jrc3BhY2VzL3t3b3Jrc3BhY2VfaWR9L2ludml0YXRpb25zL3tpbnZpdGF0aW9uX2lkfRJwCg9MaXN0SW52aXRhdGlvbnMSIC5hc3RyYS52MS5MaXN0SW52aXRhdGlvbnNSZXF1ZXN0GiEuYXN0cmEudjEuTGlzdEludml0YXRpb25zUmVzcG9uc2UiGMjzGAGC0+STAg4SDC9pbnZpdGF0aW9ucxKKAQoQQWNjZXB0SW52aXRhdGlvbhIhLmFzdHJhLnYxLkFjY2VwdEludml0YXRpb25SZXF1ZXN0GiIuYXN0cmEudjEuQWNjZXB0SW52aXRhdGlvblJlc3BvbnNlIi/I8xgBgtPkkwIlIiMvaW52aXRhdGlvbnMve2ludml0YXRpb25faWR9L2FjY2VwdBKOAQoRRGVjbGluZUludml0YXRpb24SIi5hc3RyYS52MS5EZWNsaW5lSW52aXRhdGlvblJlcXVlc3QaIy5hc3RyYS52MS5EZWNsaW5lSW52aXRhdGlvblJlc3BvbnNlIjDI8xgBgtPkkwImIiQvaW52aXRhdGlvbnMve2ludml0YXRpb25faWR9L2RlY2xpbmViBnByb3RvMw", [file_astra_v1_common, file_astra_v1_options, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * A member of a workspace.
@@ -58,6 +58,85 @@ export type WorkspaceMember = Message<"astra.v1.WorkspaceMember"> & {
  */
 export const WorkspaceMemberSchema: GenMessage<WorkspaceMember> = /*@__PURE__*/
   messageDesc(file_astra_v1_workspaces, 0);
+
+/**
+ * An invitation to join a workspace, which the invitee accepts or declines. It never names the account it may
+ * belong to: only what the inviter typed.
+ *
+ * @generated from message astra.v1.Invitation
+ */
+export type Invitation = Message<"astra.v1.Invitation"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string workspace_id = 2;
+   */
+  workspaceId: string;
+
+  /**
+   * The role the invitee gets on accepting: owner, admin, member or viewer.
+   *
+   * @generated from field: string role = 3;
+   */
+  role: string;
+
+  /**
+   * pending, accepted, declined or revoked; "expired" for a pending one past expires_at.
+   *
+   * @generated from field: string status = 4;
+   */
+  status: string;
+
+  /**
+   * When it was sent, or last sent again.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Seven days after created_at.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Whom it is for, as the inviter named them (lower-cased email, or user id); only in the workspace's list.
+   *
+   * @generated from oneof astra.v1.Invitation.invitee
+   */
+  invitee: {
+    /**
+     * @generated from field: string email = 7;
+     */
+    value: string;
+    case: "email";
+  } | {
+    /**
+     * @generated from field: string user_id = 8;
+     */
+    value: string;
+    case: "userId";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The workspace's name; only in the invitee's own list, since they cannot read the workspace yet.
+   *
+   * @generated from field: optional string workspace_name = 9;
+   */
+  workspaceName?: string | undefined;
+};
+
+/**
+ * Describes the message astra.v1.Invitation.
+ * Use `create(InvitationSchema)` to create a new message.
+ */
+export const InvitationSchema: GenMessage<Invitation> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 1);
 
 /**
  * Permission for another workspace to use one agent.
@@ -105,7 +184,7 @@ export type AgentGrant = Message<"astra.v1.AgentGrant"> & {
  * Use `create(AgentGrantSchema)` to create a new message.
  */
 export const AgentGrantSchema: GenMessage<AgentGrant> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 1);
+  messageDesc(file_astra_v1_workspaces, 2);
 
 /**
  * A new workspace.
@@ -138,7 +217,7 @@ export type CreateWorkspaceRequest = Message<"astra.v1.CreateWorkspaceRequest"> 
  * Use `create(CreateWorkspaceRequestSchema)` to create a new message.
  */
 export const CreateWorkspaceRequestSchema: GenMessage<CreateWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 2);
+  messageDesc(file_astra_v1_workspaces, 3);
 
 /**
  * The created workspace; the caller is its owner.
@@ -157,7 +236,7 @@ export type CreateWorkspaceResponse = Message<"astra.v1.CreateWorkspaceResponse"
  * Use `create(CreateWorkspaceResponseSchema)` to create a new message.
  */
 export const CreateWorkspaceResponseSchema: GenMessage<CreateWorkspaceResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 3);
+  messageDesc(file_astra_v1_workspaces, 4);
 
 /**
  * A page of the caller's workspaces.
@@ -183,7 +262,7 @@ export type ListWorkspacesRequest = Message<"astra.v1.ListWorkspacesRequest"> & 
  * Use `create(ListWorkspacesRequestSchema)` to create a new message.
  */
 export const ListWorkspacesRequestSchema: GenMessage<ListWorkspacesRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 4);
+  messageDesc(file_astra_v1_workspaces, 5);
 
 /**
  * A page of workspaces.
@@ -207,7 +286,7 @@ export type ListWorkspacesResponse = Message<"astra.v1.ListWorkspacesResponse"> 
  * Use `create(ListWorkspacesResponseSchema)` to create a new message.
  */
 export const ListWorkspacesResponseSchema: GenMessage<ListWorkspacesResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 5);
+  messageDesc(file_astra_v1_workspaces, 6);
 
 /**
  * One workspace by id.
@@ -226,7 +305,7 @@ export type GetWorkspaceRequest = Message<"astra.v1.GetWorkspaceRequest"> & {
  * Use `create(GetWorkspaceRequestSchema)` to create a new message.
  */
 export const GetWorkspaceRequestSchema: GenMessage<GetWorkspaceRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 6);
+  messageDesc(file_astra_v1_workspaces, 7);
 
 /**
  * The workspace with its members and grants.
@@ -264,7 +343,7 @@ export type GetWorkspaceResponse = Message<"astra.v1.GetWorkspaceResponse"> & {
  * Use `create(GetWorkspaceResponseSchema)` to create a new message.
  */
 export const GetWorkspaceResponseSchema: GenMessage<GetWorkspaceResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 7);
+  messageDesc(file_astra_v1_workspaces, 8);
 
 /**
  * New settings for a workspace.
@@ -290,7 +369,7 @@ export type UpdateWorkspaceSettingsRequest = Message<"astra.v1.UpdateWorkspaceSe
  * Use `create(UpdateWorkspaceSettingsRequestSchema)` to create a new message.
  */
 export const UpdateWorkspaceSettingsRequestSchema: GenMessage<UpdateWorkspaceSettingsRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 8);
+  messageDesc(file_astra_v1_workspaces, 9);
 
 /**
  * The workspace after the update.
@@ -309,10 +388,10 @@ export type UpdateWorkspaceSettingsResponse = Message<"astra.v1.UpdateWorkspaceS
  * Use `create(UpdateWorkspaceSettingsResponseSchema)` to create a new message.
  */
 export const UpdateWorkspaceSettingsResponseSchema: GenMessage<UpdateWorkspaceSettingsResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 9);
+  messageDesc(file_astra_v1_workspaces, 10);
 
 /**
- * A user to add, by id or by email of a registered account.
+ * Someone to invite, or a member whose role changes, by user id or by email.
  *
  * @generated from message astra.v1.AddWorkspaceMemberRequest
  */
@@ -323,7 +402,7 @@ export type AddWorkspaceMemberRequest = Message<"astra.v1.AddWorkspaceMemberRequ
   workspaceId: string;
 
   /**
-   * Who to add: exactly one of user_id or email.
+   * Who: exactly one of user_id or email (an email need not belong to an account yet).
    *
    * @generated from oneof astra.v1.AddWorkspaceMemberRequest.invitee
    */
@@ -342,7 +421,7 @@ export type AddWorkspaceMemberRequest = Message<"astra.v1.AddWorkspaceMemberRequ
   } | { case: undefined; value?: undefined };
 
   /**
-   * admin, member (default) or viewer; only an owner may add another owner.
+   * owner, admin, member (default) or viewer; only an owner may make or change an owner.
    *
    * @generated from field: string role = 4;
    */
@@ -354,18 +433,35 @@ export type AddWorkspaceMemberRequest = Message<"astra.v1.AddWorkspaceMemberRequ
  * Use `create(AddWorkspaceMemberRequestSchema)` to create a new message.
  */
 export const AddWorkspaceMemberRequestSchema: GenMessage<AddWorkspaceMemberRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 10);
+  messageDesc(file_astra_v1_workspaces, 11);
 
 /**
- * The new member.
+ * Exactly one of: the member whose role changed, or the invitation sent.
  *
  * @generated from message astra.v1.AddWorkspaceMemberResponse
  */
 export type AddWorkspaceMemberResponse = Message<"astra.v1.AddWorkspaceMemberResponse"> & {
   /**
-   * @generated from field: astra.v1.WorkspaceMember member = 1;
+   * @generated from oneof astra.v1.AddWorkspaceMemberResponse.outcome
    */
-  member?: WorkspaceMember | undefined;
+  outcome: {
+    /**
+     * An existing member, with the new role (HTTP 200).
+     *
+     * @generated from field: astra.v1.WorkspaceMember member = 1;
+     */
+    value: WorkspaceMember;
+    case: "member";
+  } | {
+    /**
+     * A pending invitation (HTTP 202). It looks the same whether or not the invitee has an account; inviting
+     * the same person again sends the pending invitation again (same id, new expiry) instead of a second one.
+     *
+     * @generated from field: astra.v1.Invitation invitation = 2;
+     */
+    value: Invitation;
+    case: "invitation";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -373,7 +469,7 @@ export type AddWorkspaceMemberResponse = Message<"astra.v1.AddWorkspaceMemberRes
  * Use `create(AddWorkspaceMemberResponseSchema)` to create a new message.
  */
 export const AddWorkspaceMemberResponseSchema: GenMessage<AddWorkspaceMemberResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 11);
+  messageDesc(file_astra_v1_workspaces, 12);
 
 /**
  * Removes a member.
@@ -397,7 +493,7 @@ export type RemoveWorkspaceMemberRequest = Message<"astra.v1.RemoveWorkspaceMemb
  * Use `create(RemoveWorkspaceMemberRequestSchema)` to create a new message.
  */
 export const RemoveWorkspaceMemberRequestSchema: GenMessage<RemoveWorkspaceMemberRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 12);
+  messageDesc(file_astra_v1_workspaces, 13);
 
 /**
  * Empty on success.
@@ -412,7 +508,7 @@ export type RemoveWorkspaceMemberResponse = Message<"astra.v1.RemoveWorkspaceMem
  * Use `create(RemoveWorkspaceMemberResponseSchema)` to create a new message.
  */
 export const RemoveWorkspaceMemberResponseSchema: GenMessage<RemoveWorkspaceMemberResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 13);
+  messageDesc(file_astra_v1_workspaces, 14);
 
 /**
  * A stats window.
@@ -438,7 +534,7 @@ export type GetWorkspaceStatsRequest = Message<"astra.v1.GetWorkspaceStatsReques
  * Use `create(GetWorkspaceStatsRequestSchema)` to create a new message.
  */
 export const GetWorkspaceStatsRequestSchema: GenMessage<GetWorkspaceStatsRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 14);
+  messageDesc(file_astra_v1_workspaces, 15);
 
 /**
  * Usage of one agent within the window.
@@ -477,7 +573,7 @@ export type AgentUsageStat = Message<"astra.v1.AgentUsageStat"> & {
  * Use `create(AgentUsageStatSchema)` to create a new message.
  */
 export const AgentUsageStatSchema: GenMessage<AgentUsageStat> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 15);
+  messageDesc(file_astra_v1_workspaces, 16);
 
 /**
  * Usage of one tool within the window.
@@ -511,7 +607,7 @@ export type ToolUsageStat = Message<"astra.v1.ToolUsageStat"> & {
  * Use `create(ToolUsageStatSchema)` to create a new message.
  */
 export const ToolUsageStatSchema: GenMessage<ToolUsageStat> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 16);
+  messageDesc(file_astra_v1_workspaces, 17);
 
 /**
  * The usage dashboard.
@@ -605,7 +701,7 @@ export type GetWorkspaceStatsResponse = Message<"astra.v1.GetWorkspaceStatsRespo
  * Use `create(GetWorkspaceStatsResponseSchema)` to create a new message.
  */
 export const GetWorkspaceStatsResponseSchema: GenMessage<GetWorkspaceStatsResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 17);
+  messageDesc(file_astra_v1_workspaces, 18);
 
 /**
  * New restrictions for a workspace.
@@ -632,7 +728,7 @@ export type SetWorkspaceRestrictionsRequest = Message<"astra.v1.SetWorkspaceRest
  * Use `create(SetWorkspaceRestrictionsRequestSchema)` to create a new message.
  */
 export const SetWorkspaceRestrictionsRequestSchema: GenMessage<SetWorkspaceRestrictionsRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 18);
+  messageDesc(file_astra_v1_workspaces, 19);
 
 /**
  * The workspace after the change.
@@ -651,7 +747,7 @@ export type SetWorkspaceRestrictionsResponse = Message<"astra.v1.SetWorkspaceRes
  * Use `create(SetWorkspaceRestrictionsResponseSchema)` to create a new message.
  */
 export const SetWorkspaceRestrictionsResponseSchema: GenMessage<SetWorkspaceRestrictionsResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 19);
+  messageDesc(file_astra_v1_workspaces, 20);
 
 /**
  * A new grant from workspace_id to another workspace.
@@ -694,7 +790,7 @@ export type CreateAgentGrantRequest = Message<"astra.v1.CreateAgentGrantRequest"
  * Use `create(CreateAgentGrantRequestSchema)` to create a new message.
  */
 export const CreateAgentGrantRequestSchema: GenMessage<CreateAgentGrantRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 20);
+  messageDesc(file_astra_v1_workspaces, 21);
 
 /**
  * The grant (an existing grant for the same pair is replaced).
@@ -713,7 +809,7 @@ export type CreateAgentGrantResponse = Message<"astra.v1.CreateAgentGrantRespons
  * Use `create(CreateAgentGrantResponseSchema)` to create a new message.
  */
 export const CreateAgentGrantResponseSchema: GenMessage<CreateAgentGrantResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 21);
+  messageDesc(file_astra_v1_workspaces, 22);
 
 /**
  * Revokes a grant.
@@ -744,7 +840,7 @@ export type RevokeAgentGrantRequest = Message<"astra.v1.RevokeAgentGrantRequest"
  * Use `create(RevokeAgentGrantRequestSchema)` to create a new message.
  */
 export const RevokeAgentGrantRequestSchema: GenMessage<RevokeAgentGrantRequest> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 22);
+  messageDesc(file_astra_v1_workspaces, 23);
 
 /**
  * Empty on success.
@@ -759,7 +855,223 @@ export type RevokeAgentGrantResponse = Message<"astra.v1.RevokeAgentGrantRespons
  * Use `create(RevokeAgentGrantResponseSchema)` to create a new message.
  */
 export const RevokeAgentGrantResponseSchema: GenMessage<RevokeAgentGrantResponse> = /*@__PURE__*/
-  messageDesc(file_astra_v1_workspaces, 23);
+  messageDesc(file_astra_v1_workspaces, 24);
+
+/**
+ * A page of a workspace's pending invitations.
+ *
+ * @generated from message astra.v1.ListWorkspaceInvitationsRequest
+ */
+export type ListWorkspaceInvitationsRequest = Message<"astra.v1.ListWorkspaceInvitationsRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * Default 50, max 200.
+   *
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message astra.v1.ListWorkspaceInvitationsRequest.
+ * Use `create(ListWorkspaceInvitationsRequestSchema)` to create a new message.
+ */
+export const ListWorkspaceInvitationsRequestSchema: GenMessage<ListWorkspaceInvitationsRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 25);
+
+/**
+ * Pending invitations, oldest first, each naming its invitee.
+ *
+ * @generated from message astra.v1.ListWorkspaceInvitationsResponse
+ */
+export type ListWorkspaceInvitationsResponse = Message<"astra.v1.ListWorkspaceInvitationsResponse"> & {
+  /**
+   * @generated from field: repeated astra.v1.Invitation invitations = 1;
+   */
+  invitations: Invitation[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message astra.v1.ListWorkspaceInvitationsResponse.
+ * Use `create(ListWorkspaceInvitationsResponseSchema)` to create a new message.
+ */
+export const ListWorkspaceInvitationsResponseSchema: GenMessage<ListWorkspaceInvitationsResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 26);
+
+/**
+ * Withdraws one pending invitation.
+ *
+ * @generated from message astra.v1.RevokeWorkspaceInvitationRequest
+ */
+export type RevokeWorkspaceInvitationRequest = Message<"astra.v1.RevokeWorkspaceInvitationRequest"> & {
+  /**
+   * @generated from field: string workspace_id = 1;
+   */
+  workspaceId: string;
+
+  /**
+   * @generated from field: string invitation_id = 2;
+   */
+  invitationId: string;
+};
+
+/**
+ * Describes the message astra.v1.RevokeWorkspaceInvitationRequest.
+ * Use `create(RevokeWorkspaceInvitationRequestSchema)` to create a new message.
+ */
+export const RevokeWorkspaceInvitationRequestSchema: GenMessage<RevokeWorkspaceInvitationRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 27);
+
+/**
+ * Empty on success.
+ *
+ * @generated from message astra.v1.RevokeWorkspaceInvitationResponse
+ */
+export type RevokeWorkspaceInvitationResponse = Message<"astra.v1.RevokeWorkspaceInvitationResponse"> & {
+};
+
+/**
+ * Describes the message astra.v1.RevokeWorkspaceInvitationResponse.
+ * Use `create(RevokeWorkspaceInvitationResponseSchema)` to create a new message.
+ */
+export const RevokeWorkspaceInvitationResponseSchema: GenMessage<RevokeWorkspaceInvitationResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 28);
+
+/**
+ * A page of the caller's invitations.
+ *
+ * @generated from message astra.v1.ListInvitationsRequest
+ */
+export type ListInvitationsRequest = Message<"astra.v1.ListInvitationsRequest"> & {
+  /**
+   * Default 50, max 200.
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message astra.v1.ListInvitationsRequest.
+ * Use `create(ListInvitationsRequestSchema)` to create a new message.
+ */
+export const ListInvitationsRequestSchema: GenMessage<ListInvitationsRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 29);
+
+/**
+ * Pending, unexpired invitations addressed to the caller, oldest first, each with its workspace's name.
+ *
+ * @generated from message astra.v1.ListInvitationsResponse
+ */
+export type ListInvitationsResponse = Message<"astra.v1.ListInvitationsResponse"> & {
+  /**
+   * @generated from field: repeated astra.v1.Invitation invitations = 1;
+   */
+  invitations: Invitation[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message astra.v1.ListInvitationsResponse.
+ * Use `create(ListInvitationsResponseSchema)` to create a new message.
+ */
+export const ListInvitationsResponseSchema: GenMessage<ListInvitationsResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 30);
+
+/**
+ * Accepts an invitation addressed to the caller.
+ *
+ * @generated from message astra.v1.AcceptInvitationRequest
+ */
+export type AcceptInvitationRequest = Message<"astra.v1.AcceptInvitationRequest"> & {
+  /**
+   * @generated from field: string invitation_id = 1;
+   */
+  invitationId: string;
+};
+
+/**
+ * Describes the message astra.v1.AcceptInvitationRequest.
+ * Use `create(AcceptInvitationRequestSchema)` to create a new message.
+ */
+export const AcceptInvitationRequestSchema: GenMessage<AcceptInvitationRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 31);
+
+/**
+ * The workspace the caller joined, with their role.
+ *
+ * @generated from message astra.v1.AcceptInvitationResponse
+ */
+export type AcceptInvitationResponse = Message<"astra.v1.AcceptInvitationResponse"> & {
+  /**
+   * @generated from field: astra.v1.Workspace workspace = 1;
+   */
+  workspace?: Workspace | undefined;
+};
+
+/**
+ * Describes the message astra.v1.AcceptInvitationResponse.
+ * Use `create(AcceptInvitationResponseSchema)` to create a new message.
+ */
+export const AcceptInvitationResponseSchema: GenMessage<AcceptInvitationResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 32);
+
+/**
+ * Declines an invitation addressed to the caller.
+ *
+ * @generated from message astra.v1.DeclineInvitationRequest
+ */
+export type DeclineInvitationRequest = Message<"astra.v1.DeclineInvitationRequest"> & {
+  /**
+   * @generated from field: string invitation_id = 1;
+   */
+  invitationId: string;
+};
+
+/**
+ * Describes the message astra.v1.DeclineInvitationRequest.
+ * Use `create(DeclineInvitationRequestSchema)` to create a new message.
+ */
+export const DeclineInvitationRequestSchema: GenMessage<DeclineInvitationRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 33);
+
+/**
+ * Empty on success.
+ *
+ * @generated from message astra.v1.DeclineInvitationResponse
+ */
+export type DeclineInvitationResponse = Message<"astra.v1.DeclineInvitationResponse"> & {
+};
+
+/**
+ * Describes the message astra.v1.DeclineInvitationResponse.
+ * Use `create(DeclineInvitationResponseSchema)` to create a new message.
+ */
+export const DeclineInvitationResponseSchema: GenMessage<DeclineInvitationResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_workspaces, 34);
 
 /**
  * Workspaces: membership, settings, model restrictions, cross-workspace agent grants and usage stats.
@@ -808,7 +1120,8 @@ export const WorkspacesService: GenService<{
     output: typeof UpdateWorkspaceSettingsResponseSchema;
   },
   /**
-   * Adds a user to the workspace with a role (owner/admin).
+   * Invites someone to the workspace with a role, or changes the role of an existing member (owner/admin).
+   * An invitation answers HTTP 202, the same whether or not the invitee has an account; a role change 200.
    *
    * @generated from rpc astra.v1.WorkspacesService.AddWorkspaceMember
    */
@@ -866,6 +1179,56 @@ export const WorkspacesService: GenService<{
     methodKind: "unary";
     input: typeof RevokeAgentGrantRequestSchema;
     output: typeof RevokeAgentGrantResponseSchema;
+  },
+  /**
+   * Lists the workspace's pending invitations, expired ones included (owner/admin).
+   *
+   * @generated from rpc astra.v1.WorkspacesService.ListWorkspaceInvitations
+   */
+  listWorkspaceInvitations: {
+    methodKind: "unary";
+    input: typeof ListWorkspaceInvitationsRequestSchema;
+    output: typeof ListWorkspaceInvitationsResponseSchema;
+  },
+  /**
+   * Withdraws a pending invitation (owner/admin).
+   *
+   * @generated from rpc astra.v1.WorkspacesService.RevokeWorkspaceInvitation
+   */
+  revokeWorkspaceInvitation: {
+    methodKind: "unary";
+    input: typeof RevokeWorkspaceInvitationRequestSchema;
+    output: typeof RevokeWorkspaceInvitationResponseSchema;
+  },
+  /**
+   * Lists the caller's pending, unexpired invitations (addressed to their account's id or email).
+   *
+   * @generated from rpc astra.v1.WorkspacesService.ListInvitations
+   */
+  listInvitations: {
+    methodKind: "unary";
+    input: typeof ListInvitationsRequestSchema;
+    output: typeof ListInvitationsResponseSchema;
+  },
+  /**
+   * Accepts one of the caller's invitations: they become a member with its role.
+   *
+   * @generated from rpc astra.v1.WorkspacesService.AcceptInvitation
+   */
+  acceptInvitation: {
+    methodKind: "unary";
+    input: typeof AcceptInvitationRequestSchema;
+    output: typeof AcceptInvitationResponseSchema;
+  },
+  /**
+   * Declines one of the caller's invitations.
+   *
+   * @generated from rpc astra.v1.WorkspacesService.DeclineInvitation
+   */
+  declineInvitation: {
+    methodKind: "unary";
+    input: typeof DeclineInvitationRequestSchema;
+    output: typeof DeclineInvitationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_astra_v1_workspaces, 0);
