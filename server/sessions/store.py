@@ -238,8 +238,13 @@ async def search_messages(
 
 
 def snippet_html(snippet: str) -> str:
-    """A ts_headline excerpt as safe HTML: the text escaped, the matches wrapped in <mark> (the only tags)."""
-    return html.escape(snippet, quote=True).replace("\x02", "<mark>").replace("\x03", "</mark>")
+    """A search_messages excerpt as safe HTML: the text escaped, the matches wrapped in <mark> (the only tags)."""
+    return snippet_marked(html.escape(snippet, quote=True), "<mark>", "</mark>")
+
+
+def snippet_marked(snippet: str, start: str, stop: str) -> str:
+    """A search_messages excerpt with its matches between `start` and `stop` (e.g. ** for a model)."""
+    return snippet.replace("\x02", start).replace("\x03", stop)
 
 
 async def set_agent(conn: AsyncConnection, session_id: str, agent_id: str) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC
 from typing import Any
 
-from server.sessions.store import search_messages
+from server.sessions.store import search_messages, snippet_marked
 from server.tools.registry import handler
 from server.tools.runtime import ToolContext, ToolInputError
 
@@ -30,7 +29,7 @@ async def session_search(arguments: dict[str, Any], context: ToolContext) -> str
         return f"No earlier messages match {query!r}."
     lines = [f"{len(hits)} earlier message(s) matching {query!r}:"]
     for r in hits:
-        snippet = re.sub(r"</?mark>", "**", " ".join(r["snippet"].split()))
+        snippet = snippet_marked(" ".join(r["snippet"].split()), "**", "**")
         lines.append(
             f"- {r['created_at'].astimezone(UTC):%Y-%m-%d %H:%M} UTC, session {r['session_id']}, {r['role']}"
             f" ({r['agent_id'] or 'unknown agent'}): {snippet}"
