@@ -3,10 +3,6 @@ same process (`astra serve`), which calls the same methods with the same metadat
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from contract.stubs import Channel as CoreChannel
 
-
-class CoreChannel(Protocol):
-    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
-
-    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
+__all__ = ["CoreChannel"]

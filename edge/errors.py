@@ -1,116 +1,107 @@
-"""gRPC status -> HTTP status (google/rpc/code.proto's canonical table) and the JSON error body."""
+"""Every error the edge answers, rendered for each surface: the unary JSON body, the SSE/NDJSON stream error frame
+and the /ws error frame.
+
+An error is first a `Failure`, whatever its origin (a refusal of the edge's own, a failed call); its code and HTTP
+status come from the contract's vocabulary (contract/errors.py), so the edge chooses no status itself. Each surface's
+shape is one function of a Failure: another surface (an OpenAI-compatible error body, say) is one more function.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from aiohttp import web
 
-HTTP_STATUS: dict[grpc.StatusCode, int] = {
-    grpc.StatusCode.OK: 200,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-}
+from contract import metadata
+from contract.errors import ErrorCode
 
-# Codes the edge itself answers with, before or without a gRPC call.
-HTTP_CODE_NAMES = {
-    400: "INVALID_ARGUMENT",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
+
+@dataclass(frozen=True)
+class Failure:
+    code: ErrorCode
+    message: str  # may be empty: each rendering says what stands in for it
+    status: int | None = None  # the HTTP status when the core asked for a more precise one than the code's
+    retry_after_ms: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # HTTP only (Allow, Retry-After)
+
+    @property
+    def http_status(self) -> int:
+        return self.status or self.code.http
 
 
 class EdgeError(Exception):
     """A request the edge refuses before it reaches the core."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, code: ErrorCode, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.code = code
         self.message = message
         self.headers = headers or {}
 
+    @property
+    def status(self) -> int:
+        return self.code.http
 
-def error_body(code: str, message: str, request_id: str) -> dict:
-    return {"error": {"code": code, "message": message}, "requestId": request_id}
+    def failure(self) -> Failure:
+        return Failure(self.code, self.message, headers=self.headers)
 
 
-def error_response(
-    status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    headers = dict(headers or {})
-    if status == 401:
+def method_not_allowed(method: str, path: str, allowed: Iterable[str]) -> EdgeError:
+    return EdgeError(ErrorCode.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}", {"Allow": ", ".join(allowed)})
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> Failure:
+    """A failed call: its status's code, and the HTTP status and retry hint the core asked for."""
+    code = ErrorCode.of_status(error.code())
+    trailers = error.trailing_metadata()
+    status = metadata.http_status(trailers)
+    headers = {}
+    seconds = metadata.retry_after_s(trailers)
+    if seconds is not None:
+        headers["Retry-After"] = str(seconds)
+    elif (status or code.http) == 429:
+        headers["Retry-After"] = "1"
+    message = error.details() or ""
+    if code is ErrorCode.UNAVAILABLE and "failed to connect" in message.lower():
+        message = "the gateway core is unavailable"  # the channel's own text names internal addresses
+    return Failure(code, message, status, metadata.retry_after_ms(trailers), headers)
+
+
+# -- renderings ---------------------------------------------------------------------------------------------------
+
+
+def json_response(failure: Failure, request_id: str) -> web.Response:
+    """REST: `{"error": {"code": "NOT_FOUND", "message": …}, "requestId": …}` with the failure's HTTP status (401
+    with WWW-Authenticate, 429 with Retry-After)."""
+    headers = dict(failure.headers)
+    if failure.http_status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="astra"')
+    body = {
+        "error": {"code": failure.code.wire, "message": failure.message or failure.code.wire.lower()},
+        "requestId": request_id,
+    }
     return web.Response(
-        status=status,
-        body=json.dumps(error_body(code, message, request_id)).encode(),
-        content_type="application/json",
-        headers=headers,
+        status=failure.http_status, body=json.dumps(body).encode(), content_type="application/json", headers=headers
     )
 
 
-def from_edge_error(error: EdgeError, request_id: str) -> web.Response:
-    code = HTTP_CODE_NAMES.get(error.status, "UNKNOWN")
-    return error_response(error.status, code, error.message, request_id, error.headers)
+def stream_frame(failure: Failure) -> tuple[str, dict[str, Any]]:
+    """SSE/NDJSON: the last frame of a stream whose call failed after it started (the HTTP status was sent)."""
+    payload: dict[str, Any] = {"code": failure.code.wire, "message": failure.message}
+    if failure.retry_after_ms is not None:
+        payload["retryAfterMs"] = failure.retry_after_ms
+    return "error", payload
 
 
-def trailer(metadata: grpc.aio.Metadata | None, key: str) -> str | None:
-    if not metadata:
-        return None
-    value = metadata.get(key)
-    if value is None:
-        return None
-    return value if isinstance(value, str) else value.decode("latin-1")
-
-
-def http_status_override(metadata: grpc.aio.Metadata | None) -> int | None:
-    """The status the core asked for in x-http-status, when the canonical table cannot express it."""
-    raw = trailer(metadata, "x-http-status")
-    if raw and raw.isdigit() and 200 <= int(raw) <= 599:
-        return int(raw)
-    return None
-
-
-def retry_after_ms(metadata: grpc.aio.Metadata | None) -> int | None:
-    """The core's retry hint in milliseconds (retry-after-ms, else retry-after seconds), if it gave one."""
-    ms, seconds = trailer(metadata, "retry-after-ms") or "", trailer(metadata, "retry-after") or ""
-    if ms.isdigit():
-        return int(ms)
-    if seconds.isdigit():
-        return int(seconds) * 1000
-    return None
-
-
-def from_rpc_error(error: grpc.aio.AioRpcError, request_id: str) -> web.Response:
-    code = error.code()
-    trailers = error.trailing_metadata()
-    status = http_status_override(trailers) or HTTP_STATUS.get(code, 500)
-    headers = {}
-    retry_after = trailer(trailers, "retry-after")
-    if retry_after and retry_after.isdigit():
-        headers["Retry-After"] = retry_after
-    elif status == 429:
-        headers["Retry-After"] = "1"
-    message = error.details() or code.name.lower()
-    if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in message.lower():
-        message = "the gateway core is unavailable"  # the channel's own text names internal addresses
-    return error_response(status, code.name, message, request_id, headers)
+def ws_frame(failure: Failure) -> dict[str, Any]:
+    """/ws: `{"type": "error", "code": …, "message": …}`, codes in lower case; a rate limit is `rate_limited` and
+    always says when to try again."""
+    code, message, extra = failure.code, failure.message, {}
+    if code in (ErrorCode.RESOURCE_EXHAUSTED, ErrorCode.RATE_LIMITED):
+        code, message = ErrorCode.RATE_LIMITED, message or "rate limited"
+        extra["retryAfterMs"] = failure.retry_after_ms or 1000
+    return {"type": "error", "code": code.wire.lower(), "message": message, **extra}

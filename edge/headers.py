@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 from aiohttp import web
 
+from contract import metadata
+from contract.errors import ErrorCode
 from edge.errors import EdgeError
 
 # Per-request state the edge keeps: the request id, and the matched route template (the metrics label).
@@ -26,16 +27,12 @@ FORWARDED = {
 
 
 # Checked per request on every header the edge forwards: a regex runs in C, a per-character loop in Python.
-_VISIBLE_ID = re.compile(r"[!-~]{1,128}")
 _PRINTABLE = re.compile(r"[ -~]*")
 
 
-def request_id_from(headers: dict[str, str] | web.BaseRequest | object) -> str:
-    """The caller's X-Request-ID when it is 1-128 visible ASCII characters, a new UUID4 otherwise."""
-    value = getattr(headers, "headers", headers).get("X-Request-ID", "")  # type: ignore[union-attr]
-    if _VISIBLE_ID.fullmatch(value):
-        return value
-    return str(uuid.uuid4())
+def request_id_from(request: web.BaseRequest) -> str:
+    """The caller's X-Request-ID when the contract's rule keeps it, a new UUID4 otherwise."""
+    return metadata.request_id(request.headers.get("X-Request-ID"))
 
 
 # Informational headers that are dropped, rather than refused, when gRPC metadata cannot carry their value.
@@ -47,8 +44,9 @@ def _printable(value: str) -> bool:
 
 
 def outgoing_metadata(request: web.Request, request_id: str) -> tuple[tuple[str, str], ...]:
-    """Raises EdgeError(400) for a header the core needs whose value gRPC metadata cannot carry (e.g. a TAB)."""
-    metadata = [("x-request-id", request_id)]
+    """Raises EdgeError(INVALID_ARGUMENT) for a header the core needs whose value gRPC metadata cannot carry (e.g.
+    a TAB)."""
+    forwarded = [(metadata.REQUEST_ID, request_id)]
     seen = set()
     for header, key in FORWARDED.items():
         value = request.headers.get(header)
@@ -57,13 +55,13 @@ def outgoing_metadata(request: web.Request, request_id: str) -> tuple[tuple[str,
         if not _printable(value):
             if key in DROPPABLE:
                 continue
-            raise EdgeError(400, f"header {header} contains characters that are not allowed")
-        metadata.append((key, value))
+            raise EdgeError(ErrorCode.INVALID_ARGUMENT, f"header {header} contains characters that are not allowed")
+        forwarded.append((key, value))
         seen.add(key)
     # The address the edge saw, not one a client claims: a client-supplied X-Forwarded-For is not trusted.
     if request.remote:
-        metadata.append(("x-forwarded-for", request.remote))
-    return tuple(metadata)
+        forwarded.append(("x-forwarded-for", request.remote))
+    return tuple(forwarded)
 
 
 # Metadata the core may send back that the edge returns as response headers (values are the core's).
@@ -74,10 +72,10 @@ RESPONSE_HEADERS = {
 }
 
 
-def response_headers(*metadata: object) -> dict[str, str]:
+def response_headers(*sources: object) -> dict[str, str]:
     """Headers from the call's initial and trailing metadata, for the keys in RESPONSE_HEADERS."""
     headers = {}
-    for md in metadata:
+    for md in sources:
         for key, value in md or ():  # type: ignore[attr-defined]
             header = RESPONSE_HEADERS.get(key)
             if header and isinstance(value, str):

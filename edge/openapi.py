@@ -13,8 +13,18 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from astra.v1 import options_pb2
-from edge.contract import HTTP_BODY, Route, event_oneof
+from contract.fields import (
+    INTEGERS,
+    FieldPathError,
+    event_oneof,
+    is_map,
+    json_name,
+    query_fields,
+    real_oneofs,
+    resolve,
+)
+from contract.routes import HTTP_BODY, Route
+from contract.services import AUTH_API_KEY, AUTH_JWT, AUTH_NONE
 from edge.streaming import NDJSON
 
 OPENAPI_PATH = "/openapi.json"
@@ -22,15 +32,6 @@ Schema = dict[str, Any]
 _FD = FieldDescriptor
 _REF = "#/components/schemas/"
 
-_INT32 = {
-    _FD.TYPE_INT32: (-(2**31), 2**31 - 1, "int32"),
-    _FD.TYPE_SINT32: (-(2**31), 2**31 - 1, "int32"),
-    _FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1, "int32"),
-    _FD.TYPE_UINT32: (0, 2**32 - 1, "uint32"),
-    _FD.TYPE_FIXED32: (0, 2**32 - 1, "uint32"),
-}
-_INT64 = {_FD.TYPE_INT64, _FD.TYPE_SINT64, _FD.TYPE_SFIXED64, _FD.TYPE_UINT64, _FD.TYPE_FIXED64}
-_UNSIGNED64 = {_FD.TYPE_UINT64, _FD.TYPE_FIXED64}
 _WRAPPED = {
     "DoubleValue": {"type": "number"},
     "FloatValue": {"type": "number"},
@@ -42,7 +43,7 @@ _WRAPPED = {
     "StringValue": {"type": "string"},
     "BytesValue": {"type": "string", "contentEncoding": "base64"},
 }
-# Well-known types have their own JSON forms (and are query-settable as one string when they are scalars).
+# Well-known types have their own JSON forms.
 _WELL_KNOWN: dict[str, Schema] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$", "example": "1.5s"},
@@ -54,10 +55,6 @@ _WELL_KNOWN: dict[str, Schema] = {
     "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}}, "required": ["@type"]},
     **{f"google.protobuf.{name}": schema for name, schema in _WRAPPED.items()},
 }
-_QUERY_SETTABLE = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"} | {
-    f"google.protobuf.{name}" for name in _WRAPPED
-}
-_QUERY_DEPTH = 4  # nested messages in dotted query names; deeper (or recursive) fields are left out
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:=[^}]*)?\}")
 
 ERROR_SCHEMA: Schema = {
@@ -95,11 +92,6 @@ def openapi_path(template: str) -> str:
     return _VARIABLE.sub(lambda m: "{" + m.group(1) + "}", template)
 
 
-def _real_oneofs(descriptor: Descriptor) -> list[Any]:
-    # proto3 `optional` fields sit in synthetic oneofs named "_<field>"; they are plain optional fields here.
-    return [o for o in descriptor.oneofs if not (len(o.fields) == 1 and o.name == "_" + o.fields[0].name)]
-
-
 class _Builder:
     def __init__(self) -> None:
         self.schemas: dict[str, Schema] = {"Error": ERROR_SCHEMA}
@@ -119,10 +111,10 @@ class _Builder:
         schema: Schema = {"type": "object", "properties": properties}
         notes = [
             f"At most one of {', '.join(f.json_name for f in oneof.fields)} is set (oneof {oneof.name})."
-            for oneof in _real_oneofs(descriptor)
+            for oneof in real_oneofs(descriptor)
         ]
         if notes:
-            oneofs = _real_oneofs(descriptor)
+            oneofs = real_oneofs(descriptor)
             schema["description"] = " ".join(notes)
             schema["x-oneofs"] = {o.name: [f.json_name for f in o.fields] for o in oneofs}
             # The edge refuses a body that sets two members of one oneof (even to default values).
@@ -137,7 +129,7 @@ class _Builder:
         return schema
 
     def field(self, field: FieldDescriptor) -> Schema:
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if is_map(field):
             value = field.message_type.fields_by_name["value"]
             return {"type": "object", "additionalProperties": self.single(value)}
         single = self.single(field)
@@ -149,12 +141,12 @@ class _Builder:
             return self.ref(field.message_type)
         if field.enum_type is not None:
             return _enum(field.enum_type)
-        if kind in _INT32:
-            low, high, fmt = _INT32[kind]
-            return {"type": "integer", "format": fmt, "minimum": low, "maximum": high}
-        if kind in _INT64:
+        if kind in INTEGERS:
+            name, low, high = INTEGERS[kind]
+            if not name.endswith("64"):
+                return {"type": "integer", "format": "uint32" if low == 0 else "int32", "minimum": low, "maximum": high}
             # proto3 JSON writes 64-bit integers as decimal strings (and accepts numbers too).
-            pattern = r"^[0-9]+$" if kind in _UNSIGNED64 else r"^-?[0-9]+$"
+            pattern = r"^[0-9]+$" if low == 0 else r"^-?[0-9]+$"
             return {"type": "string", "pattern": pattern, "format": "int64"}
         if kind in (_FD.TYPE_DOUBLE, _FD.TYPE_FLOAT):
             return {"type": "number", "format": "double" if kind == _FD.TYPE_DOUBLE else "float"}
@@ -167,26 +159,9 @@ class _Builder:
     # -- parameters ---------------------------------------------------------------------------------------------------
 
     def query_parameters(self, descriptor: Descriptor, bound: set[str]) -> list[Schema]:
-        """Every field the query can set: scalars, enums, repeated scalars (arrays), nested fields by dotted name."""
-        found: list[Schema] = []
-
-        def walk(message: Descriptor, proto_prefix: str, json_prefix: str, seen: tuple[str, ...]) -> None:
-            for field in message.fields:
-                proto_path, json_path = proto_prefix + field.name, json_prefix + field.json_name
-                if proto_path in bound:
-                    continue
-                nested = field.message_type
-                if nested is not None and nested.GetOptions().map_entry:
-                    continue  # maps cannot be set from a query string
-                if nested is not None and nested.full_name not in _QUERY_SETTABLE:
-                    if field.is_repeated or nested.full_name in seen or len(seen) >= _QUERY_DEPTH:
-                        continue
-                    walk(nested, proto_path + ".", json_path + ".", (*seen, nested.full_name))
-                    continue
-                found.append(self._query_parameter(field, json_path))
-
-        walk(descriptor, "", "", (descriptor.full_name,))
-        return found
+        """Every field the query can set (the contract's rule, which the edge follows): scalars, enums, repeated
+        scalars (arrays), nested fields by dotted name."""
+        return [self._query_parameter(path[-1], json_name(path)) for path in query_fields(descriptor, bound)]
 
     def _query_parameter(self, field: FieldDescriptor, name: str) -> Schema:
         schema = self.single(field)
@@ -198,8 +173,10 @@ class _Builder:
         return parameter
 
     def path_parameter(self, descriptor: Descriptor, field_path: str) -> Schema:
-        field = _resolve(descriptor, field_path)
-        schema = self.single(field) if field is not None else {"type": "string"}
+        try:
+            schema = self.single(resolve(descriptor, field_path, "path parameter")[-1])
+        except FieldPathError:
+            schema = {"type": "string"}
         if schema.get("type") == "string":
             schema = {**schema, "minLength": 1}  # an empty segment never matches a route
         return {"name": field_path, "in": "path", "required": True, "schema": schema}
@@ -220,7 +197,7 @@ class _Builder:
         }
         operation["summary"] = _summary(method)
         operation.update(_security(route.auth))
-        if route.auth == options_pb2.AUTH_LEVEL_JWT:
+        if route.auth == AUTH_JWT:
             parameters.append(
                 {
                     "name": "x-workspace-id",
@@ -238,8 +215,7 @@ class _Builder:
             operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
         success = self._success(route, response)
         # Other success statuses the method declares (the core sends them as x-http-status), with the same body.
-        declared = route.method.GetOptions().Extensions[options_pb2.success_statuses]
-        others = {str(code): {**success, "description": HTTPStatus(code).phrase} for code in declared}
+        others = {str(code): {**success, "description": HTTPStatus(code).phrase} for code in route.success_statuses}
         operation["responses"] = {"200": success, **others, **_errors(route.auth)}
         return operation
 
@@ -318,27 +294,15 @@ def _enum(descriptor: EnumDescriptor) -> Schema:
     return {"type": "string", "enum": [value.name for value in descriptor.values]}
 
 
-def _resolve(descriptor: Descriptor, field_path: str) -> FieldDescriptor | None:
-    field = None
-    for part in field_path.split("."):
-        if descriptor is None:
-            return None
-        field = descriptor.fields_by_name.get(part)
-        if field is None:
-            return None
-        descriptor = field.message_type
-    return field
-
-
 def _summary(method: Any) -> str:
     # Generated descriptors keep no source comments: the RPC name, in words, is the summary.
     return re.sub(r"(?<!^)(?=[A-Z])", " ", method.name).capitalize()
 
 
 def _security(level: int) -> Schema:
-    if level == options_pb2.AUTH_LEVEL_NONE:
+    if level == AUTH_NONE:
         return {"security": []}
-    if level == options_pb2.AUTH_LEVEL_API_KEY:
+    if level == AUTH_API_KEY:
         return {"security": [{"apiKey": []}]}
     return {"security": [{"bearerAuth": []}]}
 
@@ -352,7 +316,7 @@ def _errors(level: int) -> Schema:
         "503": {"description": "Unavailable (core down or draining)", **error},
         "default": {"description": "Any other error, in the same shape", **error},
     }
-    if level != options_pb2.AUTH_LEVEL_NONE:
+    if level != AUTH_NONE:
         answers["401"] = {"description": "Missing or invalid credentials", **error}
         answers["403"] = {"description": "Not allowed for the caller's role", **error}
     return dict(sorted(answers.items()))

@@ -1,15 +1,15 @@
 """Setting request message fields from URL query parameters and path variables (gRPC transcoding).
 
-Field paths are dotted; each part may be the proto field name or its json_name. Values are converted
-by field type, as grpc-gateway's runtime/query does; any problem raises FieldValueError naming the
-parameter, so the edge can answer 400 with that message.
+Which fields a name may set, and how it resolves to one (proto or JSON names, dotted), are the contract's rules
+(contract/fields.py), which the OpenAPI document follows too. Values are converted here, by field type, as
+grpc-gateway's runtime/query does; any problem raises FieldValueError naming the parameter, so the edge can answer
+400 with that message.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import math
 import re
 import struct
@@ -20,31 +20,11 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from contract.fields import DURATION, INTEGERS, TIMESTAMP, WRAPPERS, FieldPath, FieldPathError, resolve
+
 __all__ = ["FieldValueError", "populate_query", "set_field"]
 
 _FD = FieldDescriptor
-# type -> (name for messages, minimum, maximum)
-_INTEGERS: dict[int, tuple[str, int, int]] = {
-    _FD.TYPE_INT32: ("int32", -(2**31), 2**31 - 1),
-    _FD.TYPE_SINT32: ("sint32", -(2**31), 2**31 - 1),
-    _FD.TYPE_SFIXED32: ("sfixed32", -(2**31), 2**31 - 1),
-    _FD.TYPE_INT64: ("int64", -(2**63), 2**63 - 1),
-    _FD.TYPE_SINT64: ("sint64", -(2**63), 2**63 - 1),
-    _FD.TYPE_SFIXED64: ("sfixed64", -(2**63), 2**63 - 1),
-    _FD.TYPE_UINT32: ("uint32", 0, 2**32 - 1),
-    _FD.TYPE_FIXED32: ("fixed32", 0, 2**32 - 1),
-    _FD.TYPE_UINT64: ("uint64", 0, 2**64 - 1),
-    _FD.TYPE_FIXED64: ("fixed64", 0, 2**64 - 1),
-}
-_WRAPPERS = frozenset(
-    f"google.protobuf.{kind}Value"
-    for kind in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
-)
-_TIMESTAMP = "google.protobuf.Timestamp"
-_DURATION = "google.protobuf.Duration"
-_FIELD_MASK = "google.protobuf.FieldMask"
-_SETTABLE_MESSAGES = _WRAPPERS | {_TIMESTAMP, _DURATION, _FIELD_MASK}
-
 # ASCII only: int() and float() would also take "1_000", " 7 ", "inf" or non-ASCII digits.
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -125,37 +105,11 @@ def populate_query(
         set_field(message, key, values)
 
 
-@functools.cache
-def _fields_by_any_name(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
-    # Proto names win over json_names should one field's json_name equal another's proto name.
-    names = {field.json_name: field for field in descriptor.fields}
-    names.update(descriptor.fields_by_name)
-    return names
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.message_type is not None and field.message_type.GetOptions().map_entry
-
-
-def _resolve(descriptor: Descriptor, param: _Param) -> list[FieldDescriptor]:
-    """The fields along the path, checking everything that does not depend on the message's state."""
-    fields: list[FieldDescriptor] = []
-    current: Descriptor | None = descriptor
-    for part in param.path.split("."):
-        field = None if current is None else _fields_by_any_name(current).get(part)
-        if field is None:
-            raise FieldValueError(f"unknown {param.source} '{param.path}'", parameter=param.path)
-        fields.append(field)
-        current = field.message_type
-    for field in fields:
-        if _is_map(field):
-            raise param.error(f"map field '{field.name}' cannot be set from a {param.source}")
-        if field.is_repeated and field.message_type is not None:
-            raise param.error(f"repeated message field '{field.name}' cannot be set from a {param.source}")
-    leaf = fields[-1].message_type
-    if leaf is not None and leaf.full_name not in _SETTABLE_MESSAGES:
-        raise param.error(f"{leaf.full_name} cannot be set from a {param.source}")
-    return fields
+def _resolve(descriptor: Descriptor, param: _Param) -> FieldPath:
+    try:
+        return resolve(descriptor, param.path, param.source)
+    except FieldPathError as exc:
+        raise FieldValueError(str(exc), parameter=param.path) from None
 
 
 def _check_oneof(message: Message, field: FieldDescriptor, param: _Param) -> None:
@@ -172,17 +126,17 @@ def _set_message(target: Message, value: str, param: _Param) -> None:
     # The target may come from another descriptor pool, so parse with the default-pool classes and
     # copy plain fields rather than relying on the target class's well-known-type helpers.
     name = target.DESCRIPTOR.full_name
-    if name in _WRAPPERS:
+    if name in WRAPPERS:
         target.value = _scalar(target.DESCRIPTOR.fields_by_name["value"], value, param)
-    elif name in (_TIMESTAMP, _DURATION):
-        parsed = timestamp_pb2.Timestamp() if name == _TIMESTAMP else duration_pb2.Duration()
+    elif name in (TIMESTAMP, DURATION):
+        parsed = timestamp_pb2.Timestamp() if name == TIMESTAMP else duration_pb2.Duration()
         try:
             parsed.FromJsonString(value)
         except ValueError:
-            expected = "an RFC 3339 timestamp" if name == _TIMESTAMP else "a duration like '1.5s'"
+            expected = "an RFC 3339 timestamp" if name == TIMESTAMP else "a duration like '1.5s'"
             raise param.error(f"expected {expected}, got {value!r}") from None
         target.seconds, target.nanos = parsed.seconds, parsed.nanos
-    else:  # FieldMask, as _resolve allows nothing else
+    else:  # FieldMask, as the contract allows nothing else
         target.paths[:] = _mask_paths(value, param)
     target.SetInParent()  # present even when every value is the default (0s, empty mask)
 
@@ -214,7 +168,7 @@ def _scalar(field: FieldDescriptor, value: str, param: _Param) -> object:
         if value.lower() not in _BOOLS:
             raise param.error(f"expected a boolean (true, false, 1 or 0), got {value!r}")
         return _BOOLS[value.lower()]
-    if kind in _INTEGERS:
+    if kind in INTEGERS:
         return _integer(kind, value, param)
     if kind in (_FD.TYPE_FLOAT, _FD.TYPE_DOUBLE):
         return _float(kind == _FD.TYPE_FLOAT, value, param)
@@ -224,7 +178,7 @@ def _scalar(field: FieldDescriptor, value: str, param: _Param) -> object:
 
 
 def _integer(kind: int, value: str, param: _Param) -> int:
-    type_name, low, high = _INTEGERS[kind]
+    type_name, low, high = INTEGERS[kind]
     if not _INTEGER.fullmatch(value):
         raise param.error(f"expected an integer, got {value!r}")
     number = int(value)

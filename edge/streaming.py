@@ -15,7 +15,7 @@ import grpc
 from aiohttp import web
 from google.protobuf.message import Message
 
-from edge.contract import event_oneof
+from contract.fields import event_oneof
 from edge.transcode import to_json
 
 NDJSON = "application/x-ndjson"

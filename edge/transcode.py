@@ -8,7 +8,8 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from edge.contract import HTTP_BODY, Route
+from contract.errors import ErrorCode
+from contract.routes import HTTP_BODY, Route
 from edge.errors import EdgeError
 from edge.query import FieldValueError, populate_query, set_field
 
@@ -19,27 +20,28 @@ def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except RecursionError:
-        raise EdgeError(400, "malformed JSON: nested too deeply") from None
+        raise EdgeError(ErrorCode.INVALID_ARGUMENT, "malformed JSON: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise EdgeError(400, f"malformed JSON: {exc}") from None
+        raise EdgeError(ErrorCode.INVALID_ARGUMENT, f"malformed JSON: {exc}") from None
 
 
 def _merge_body(message: Message, route: Route, raw: bytes, content_type: str) -> None:
     if not raw.strip():
         return  # an empty body is an empty message
     if content_type and content_type not in JSON_TYPES:
-        raise EdgeError(415, f"request body must be JSON (application/json), not {content_type}")
+        refusal = f"request body must be JSON (application/json), not {content_type}"
+        raise EdgeError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, refusal)
     document = _parse_json(raw)
     if route.body != "*":
         document = {route.body: document}  # the body is the value of one field
     elif not isinstance(document, dict):
-        raise EdgeError(400, "request body must be a JSON object")
+        raise EdgeError(ErrorCode.INVALID_ARGUMENT, "request body must be a JSON object")
     try:
         json_format.ParseDict(document, message)
     except json_format.ParseError as exc:
-        raise EdgeError(400, f"invalid request body: {exc}") from None
+        raise EdgeError(ErrorCode.INVALID_ARGUMENT, f"invalid request body: {exc}") from None
     except RecursionError:
-        raise EdgeError(400, "invalid request body: nested too deeply") from None
+        raise EdgeError(ErrorCode.INVALID_ARGUMENT, "invalid request body: nested too deeply") from None
 
 
 def build_request(
@@ -63,7 +65,7 @@ def build_request(
             bound = [*bindings, *([route.body] if route.body else [])]
             populate_query(message, query, exclude=bound)
     except FieldValueError as exc:
-        raise EdgeError(400, str(exc)) from None
+        raise EdgeError(ErrorCode.INVALID_ARGUMENT, str(exc)) from None
     return message
 
 

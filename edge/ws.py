@@ -16,16 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from aiohttp import WSMsgType, web
-from google.protobuf import descriptor_pool, json_format, message_factory
+from google.protobuf import json_format
 
+from contract.errors import ErrorCode
+from contract.services import find_method
+from contract.stubs import message_class, stub
 from edge.channel import CoreChannel
-from edge.errors import EdgeError, from_edge_error, from_rpc_error, retry_after_ms
+from edge.errors import EdgeError, Failure, from_rpc_error, json_response, ws_frame
 from edge.headers import REQUEST_ID, ROUTE
 from edge.metrics import WS_CONNECTIONS
+from edge.socket_report import SocketReport
 from edge.streaming import frame
 
 if TYPE_CHECKING:
-    from edge.app import Gateway
+    from edge.gateway import Gateway
 
 INTROSPECT = "astra.v1.AuthService.Introspect"
 MESSAGE = "astra.v1.ChatService.ChatStream"
@@ -34,15 +38,10 @@ MAX_FRAME_BYTES = 1024 * 1024
 CLOSE_UNAUTHORIZED = 4401
 
 
-def _callable(channel: CoreChannel, full_name: str, streaming: bool) -> tuple[Any, Any]:
-    method = descriptor_pool.Default().FindMethodByName(full_name)
-    request_cls = message_factory.GetMessageClass(method.input_type)
-    response_cls = message_factory.GetMessageClass(method.output_type)
-    path = f"/{method.containing_service.full_name}/{method.name}"
-    factory = channel.unary_stream if streaming else channel.unary_unary
-    return factory(
-        path, request_serializer=request_cls.SerializeToString, response_deserializer=response_cls.FromString
-    ), request_cls
+def _callable(channel: CoreChannel, full_name: str) -> tuple[Any, Any]:
+    """The method's callable on the channel, and its request class."""
+    method = find_method(full_name)
+    return stub(channel, method), message_class(method.input_type)
 
 
 # Frames that end a turn: after one of them the socket accepts the next message.
@@ -67,23 +66,18 @@ class _Socket:
             self.answering = False
 
 
-def _error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, **extra}
-
-
-def _rpc_error_frame(exc: grpc.aio.AioRpcError) -> dict[str, Any]:
-    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        wait = retry_after_ms(exc.trailing_metadata()) or 1000
-        return _error_frame("rate_limited", exc.details() or "rate limited", retryAfterMs=wait)
-    return _error_frame(exc.code().name.lower(), exc.details() or "")
+def _error_frame(code: ErrorCode, message: str) -> dict[str, Any]:
+    return ws_frame(Failure(code, message))
 
 
 class WsHub:
     def __init__(self, channel: CoreChannel, gateway: Gateway):
         self.gateway = gateway
-        self.introspect, self.introspect_request = _callable(channel, INTROSPECT, streaming=False)
-        self.chat, self.chat_request = _callable(channel, MESSAGE, streaming=True)
+        self.introspect, self.introspect_request = _callable(channel, INTROSPECT)
+        self.chat, self.chat_request = _callable(channel, MESSAGE)
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        # Open sockets reported to the core for AdminService's count (edge/socket_report.py).
+        self.report = SocketReport(channel, lambda: sum(not ws.closed for ws in self.sockets))
 
     def _metadata(self, request: web.Request) -> tuple[tuple[str, str], ...]:
         # The core applies the per-user WebSocket message limit to calls that say they come from /ws.
@@ -99,11 +93,11 @@ class WsHub:
         try:
             metadata = self._metadata(request)
         except EdgeError as exc:
-            return from_edge_error(exc, request[REQUEST_ID])
+            return json_response(exc.failure(), request[REQUEST_ID])
         try:
             await self.introspect(self.introspect_request(), metadata=metadata, timeout=10)
         except grpc.aio.AioRpcError as exc:
-            return from_rpc_error(exc, request[REQUEST_ID])  # 401 before the upgrade
+            return json_response(from_rpc_error(exc), request[REQUEST_ID])  # 401 before the upgrade
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
         await ws.prepare(request)
         self.sockets.add(ws)
@@ -113,25 +107,26 @@ class WsHub:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     if msg.type == WSMsgType.BINARY:
-                        await ws.send_json(_error_frame("invalid_frame", "frames must be JSON text"))
+                        await ws.send_json(_error_frame(ErrorCode.INVALID_FRAME, "frames must be JSON text"))
                     continue
                 try:
                     data = json.loads(msg.data)
                 except (ValueError, RecursionError):
-                    await ws.send_json(_error_frame("invalid_frame", "frame is not valid JSON"))
+                    await ws.send_json(_error_frame(ErrorCode.INVALID_FRAME, "frame is not valid JSON"))
                     continue
                 kind = data.get("type") if isinstance(data, dict) else None
                 if kind == "ping":
                     await ws.send_json({"type": "pong"})
                 elif kind == "message":
                     if state.answering:
-                        await ws.send_json(_error_frame("busy", "a message is already being answered on this socket"))
+                        busy = "a message is already being answered on this socket"
+                        await ws.send_json(_error_frame(ErrorCode.BUSY, busy))
                         continue
                     task = asyncio.create_task(self._run_turn(ws, metadata, data, state, state.start()))
                     state.turns.add(task)
                     task.add_done_callback(state.turns.discard)
                 else:
-                    await ws.send_json(_error_frame("invalid_frame", "type must be 'message' or 'ping'"))
+                    await ws.send_json(_error_frame(ErrorCode.INVALID_FRAME, "type must be 'message' or 'ping'"))
         finally:
             WS_CONNECTIONS.dec()
             for turn in state.turns:
@@ -148,7 +143,7 @@ class WsHub:
             request = json_format.ParseDict(payload, self.chat_request())
         except (json_format.ParseError, RecursionError) as exc:
             state.finish(generation)
-            await ws.send_json(_error_frame("invalid_argument", f"invalid message frame: {exc}"))
+            await ws.send_json(_error_frame(ErrorCode.INVALID_ARGUMENT, f"invalid message frame: {exc}"))
             return
         call = self.chat(request, metadata=metadata, timeout=self.gateway.config.call_timeout_s)
         try:
@@ -162,7 +157,7 @@ class WsHub:
         except grpc.aio.AioRpcError as exc:
             state.finish(generation)
             if not ws.closed:
-                await ws.send_json(_rpc_error_frame(exc))
+                await ws.send_json(ws_frame(from_rpc_error(exc)))
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                     await ws.close(code=CLOSE_UNAUTHORIZED, message=b"token no longer valid")
         except ConnectionResetError:

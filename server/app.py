@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import pkgutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from server import contract, workers
+import contract.services
+from contract.stubs import message_class
+from server import workers
+from server.admin.service import AdminService
 from server.agents.cache import agent_cache
 from server.agents.global_file import load_global_agents
+from server.agents.service import AgentsService
 from server.auth import passwords
 from server.auth.cache import membership_cache
+from server.auth.service import AuthService
 from server.auth.tokens import AccessTokens
-from server.chat import pricing
+from server.autonomous.service import AutonomousService
+from server.chat.pricing import Prices
 from server.chat.recovery import Recovery
+from server.chat.service import ChatService
 from server.config import Settings
+from server.costs.service import CostsService
 from server.db.database import Database
 from server.db.embedded import EmbeddedPostgres, restarts_source
 from server.db.lease import Lease
@@ -30,46 +35,59 @@ from server.db.migrate import migrate
 from server.db.notified import listen
 from server.db.pool import make_pool
 from server.deps import Deps
+from server.diagnostics.service import DiagnosticsService
 from server.errors import Unimplemented
 from server.health import HealthState
+from server.heartbeat.service import HeartbeatService
 from server.interceptors.auth import AuthLayer
 from server.interceptors.base import LayeredInterceptor
 from server.interceptors.errors import ErrorLayer
 from server.interceptors.observe import ObserveLayer
 from server.interceptors.request_id import RequestIdLayer
 from server.local_channel import LocalChannel
+from server.memory.access import MemoryAccess
+from server.memory.search import embedder_for
+from server.memory.service import MemoryService
 from server.metrics import EMBEDDED_DB_RESTARTS
+from server.onboarding.service import OnboardingService
 from server.paging import PageTokens
 from server.providers.registry import Providers
 from server.reflection import add_reflection
+from server.sessions.history import MessageSearch
+from server.sessions.service import SessionsService
 from server.skills.catalog import Catalog
-from server.tools.catalog import BUILTIN_TOOLS
-from server.tools.registry import EXTRA_SPECS, load_handlers
-from server.tools.runtime import ToolRunner
+from server.skills.service import SkillsService
+from server.system.service import SystemService
+from server.tools.cache import ToolCache
+from server.tools.registry import load_tools
+from server.tools.runtime import Capabilities, Outbound, ToolRunner
+from server.webhooks.service import WebhooksService
 from server.workspaces.cache import workspace_cache
+from server.workspaces.service import WorkspacesService
 
 log = logging.getLogger(__name__)
 
 ServicerFactory = Callable[[Deps], Any]
 
 
-def discover_servicers() -> dict[str, ServicerFactory]:
-    """Every domain package's `service` module lists what it implements in SERVICES (full service name ->
-    factory). Contract services no package implements answer UNIMPLEMENTED."""
-    import server
-
-    found: dict[str, ServicerFactory] = {}
-    for info in pkgutil.iter_modules(server.__path__):
-        if not info.ispkg:
-            continue
-        try:
-            module = importlib.import_module(f"server.{info.name}.service")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"server.{info.name}.service":
-                raise
-            continue
-        found.update(getattr(module, "SERVICES", {}))
-    return found
+# What implements each contract service (full name -> factory); a contract service not listed answers UNIMPLEMENTED.
+SERVICES: dict[str, ServicerFactory] = {
+    "astra.v1.AdminService": AdminService,
+    "astra.v1.AgentsService": AgentsService,
+    "astra.v1.AuthService": AuthService,
+    "astra.v1.AutonomousService": AutonomousService,
+    "astra.v1.ChatService": ChatService,
+    "astra.v1.CostsService": CostsService,
+    "astra.v1.DiagnosticsService": DiagnosticsService,
+    "astra.v1.HeartbeatService": HeartbeatService,
+    "astra.v1.MemoryService": MemoryService,
+    "astra.v1.OnboardingService": OnboardingService,
+    "astra.v1.SessionsService": SessionsService,
+    "astra.v1.SkillsService": SkillsService,
+    "astra.v1.SystemService": SystemService,
+    "astra.v1.WebhooksService": WebhooksService,
+    "astra.v1.WorkspacesService": WorkspacesService,
+}
 
 
 GRPC_OPTIONS = [
@@ -82,8 +100,8 @@ GRPC_OPTIONS = [
 def _unimplemented(service: ServiceDescriptor) -> grpc.GenericRpcHandler:
     handlers = {}
     for method in service.methods:
-        request_cls = message_factory.GetMessageClass(method.input_type)
-        response_cls = message_factory.GetMessageClass(method.output_type)
+        request_cls = message_class(method.input_type)
+        response_cls = message_class(method.output_type)
         detail = f"{service.name}.{method.name} is not implemented yet"
         if method.server_streaming:
 
@@ -136,7 +154,7 @@ class Core:
         share_port: bool = False,
     ):
         self.settings = settings
-        self.servicers = {**discover_servicers(), **(servicers or {})}
+        self.servicers = {**SERVICES, **(servicers or {})}
         # A worker-only process still serves gRPC health (for its probes), but no API.
         self.serve_api = serve_api
         self.run_workers = run_workers
@@ -154,9 +172,11 @@ class Core:
 
     async def start(self) -> None:
         settings = self.settings
-        # Bad skill manifests or tool plugins fail start-up before anything else is touched.
-        handlers = load_handlers()
-        self.catalog = Catalog.load(settings.skills_dir, {**BUILTIN_TOOLS, **EXTRA_SPECS})
+        # Bad skill manifests, tool plugins or pricing files fail start-up before anything else is touched.
+        tools = load_tools()
+        self.catalog = Catalog.load(settings.skills_dir, tools.specs)
+        # Every replica prices turns the same way.
+        prices = Prices.load(settings.pricing_file)
         conninfo = settings.database_url
         if settings.embedded_db:
             # Watched from here on: a postmaster that dies is started again (server/db/embedded.py).
@@ -166,7 +186,7 @@ class Core:
         await migrate(conninfo)
         pool = make_pool(settings, conninfo)
         await pool.open(wait=True, timeout=30)
-        services = contract.services()
+        services = contract.services.services()
         health = HealthState([s.full_name for s in services], settings.health_interval_s)
         tokens = AccessTokens(settings.jwt_secret, settings.jwt_secret_prev, settings.access_token_ttl_s)
         if self.embedded is not None:
@@ -174,8 +194,12 @@ class Core:
             self.embedded.on_change = lambda: loop.call_soon_threadsafe(health.poke)
         self.lease = Lease(conninfo)
         db = Database(pool, lambda: health.db_ok, self.lease, on_lost=health.poke)
-        # Every replica prices turns the same way; a malformed pricing file stops start-up here.
-        pricing.configure(settings.pricing_file)
+        # Tool handlers get what they use, and no more: the caller's memory and messages, the outbound rules.
+        capabilities = Capabilities(
+            memory=MemoryAccess(db, embedder_for(settings)),
+            messages=MessageSearch(db),
+            outbound=Outbound(allow_private=settings.allow_private_urls),
+        )
         self.deps = deps = Deps(
             settings=settings,
             db=db,
@@ -184,14 +208,13 @@ class Core:
             pages=PageTokens(settings.jwt_secret),
             catalog=self.catalog,
             providers=Providers(settings),
-            tools=ToolRunner(self.catalog.tools, handlers),
+            prices=prices,
+            tools=ToolRunner(self.catalog.tools, tools.handlers, cache=ToolCache(db), capabilities=capabilities),
             memberships=membership_cache(),
             visible_agents=agent_cache(),
             workspace_views=workspace_cache(),
         )
 
-        # Tool handlers need the settings and database, and the runner the shared result cache.
-        deps.tools.bind(deps)
         await health.probe(conninfo, pool)
         # Turns a crash left in flight are closed before this process serves (server/chat/recovery.py).
         await self.lease.start()
@@ -206,7 +229,7 @@ class Core:
                 RequestIdLayer(settings.trusted_proxies),
                 ObserveLayer(),
                 ErrorLayer(),
-                AuthLayer(tokens, db, deps.memberships, settings.api_keys),
+                AuthLayer(tokens, db, deps.memberships, settings.api_keys, deps.api_key_rows),
             ]
         )
         server = grpc.aio.server(
@@ -221,7 +244,7 @@ class Core:
             if factory is None:
                 generic.add_generic_rpc_handlers((_unimplemented(service),))
                 continue
-            module = contract.grpc_modules()[service.full_name]
+            module = contract.services.grpc_modules()[service.full_name]
             getattr(module, f"add_{service.name}Servicer_to_server")(factory(deps), generic)
         health_pb2_grpc.add_HealthServicer_to_server(health.servicer, generic)
         add_reflection(
@@ -237,7 +260,7 @@ class Core:
             self.listener = asyncio.create_task(listen(conninfo, deps.caches), name="cache-listener")
         log.info("grpc core listening", extra={"port": self.port, "api": self.serve_api})
         if self.run_workers:
-            for name, worker in workers.discover().items():
+            for name, worker in workers.WORKERS.items():
                 task = asyncio.create_task(workers.supervise(name, worker, deps, self.stop_workers), name=name)
                 self.worker_tasks.append(task)
             log.info("workers running", extra={"workers": [t.get_name() for t in self.worker_tasks]})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from server.net.hosts import parse_entries
 
@@ -18,7 +19,31 @@ class ConfigError(Exception):
     """A setting is missing or invalid; the process must not start."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+Env = Mapping[str, str]
+# How one variable becomes a field's value: (environment, variable, the field's default) -> value. Each reader
+# keeps the default when the variable is unset, and refuses a malformed value with ConfigError.
+Reader = Callable[[Env, str, Any], Any]
+
+
+def _text(env: Env, name: str, default: str) -> str:
+    """Taken as written: hosts, paths, secrets and keys keep any spaces they were given."""
+    return env.get(name, default)
+
+
+def _trimmed(env: Env, name: str, default: str) -> str:
+    return env.get(name, default).strip()
+
+
+def _word(env: Env, name: str, default: str) -> str:
+    """A lower-case choice (log level, embedding provider); blank keeps the default."""
+    return env.get(name, default).strip().lower() or default
+
+
+def _path(env: Env, name: str, default: Path) -> Path:
+    return Path(env[name]) if name in env else default
+
+
+def _int(env: Env, name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -28,7 +53,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Env, name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -38,7 +63,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _bool(env: Env, name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -49,24 +74,36 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+def _list(env: Env, name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
-def _provider_keys(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def _names(env: Env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated; an empty list keeps the default."""
+    return _list(env, name) or default
+
+
+def _seconds(env: Env, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in _list(env, name)) or default
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated seconds") from None
+
+
+def _provider_keys(env: Env, name: str, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """ASTRA_PROVIDER_KEYS: `host[:port]=ENV_VAR` pairs; the key is read from ENV_VAR, so the setting itself holds
     no secret."""
     pairs = []
-    for item in _list(env, "ASTRA_PROVIDER_KEYS"):
+    for item in _list(env, name):
         host, _, variable = item.partition("=")
         host, variable = host.strip(), variable.strip()
         if not host or not variable:
-            raise ConfigError(f"ASTRA_PROVIDER_KEYS: expected host[:port]=ENV_VAR, got {item!r}")
+            raise ConfigError(f"{name}: expected host[:port]=ENV_VAR, got {item!r}")
         key = env.get(variable, "").strip()
         if not key:
-            raise ConfigError(f"ASTRA_PROVIDER_KEYS: {variable} (the key for {host}) is not set")
+            raise ConfigError(f"{name}: {variable} (the key for {host}) is not set")
         pairs.append((host, key))
-    return tuple(pairs)
+    return tuple(pairs) or default
 
 
 @dataclass(frozen=True)
@@ -144,60 +181,59 @@ class Settings:
         return self.grpc_target or f"127.0.0.1:{self.grpc_port}"
 
 
+# Environment variable -> (Settings field, how it is read). The defaults are the fields' own, written once above.
+ENV: dict[str, tuple[str, Reader]] = {
+    "ASTRA_HTTP_HOST": ("http_host", _text),
+    "ASTRA_HTTP_PORT": ("http_port", _int),
+    "ASTRA_GRPC_HOST": ("grpc_host", _text),
+    "ASTRA_GRPC_PORT": ("grpc_port", _int),
+    "ASTRA_PROCESSES": ("processes", _int),
+    "ASTRA_GRPC_TARGET": ("grpc_target", _trimmed),
+    "ASTRA_DATA_DIR": ("data_dir", _path),
+    "DATABASE_URL": ("database_url", _trimmed),
+    "JWT_SECRET": ("jwt_secret", _text),
+    "JWT_SECRET_PREV": ("jwt_secret_prev", _text),
+    "ASTRA_API_KEYS": ("api_keys", _names),
+    "ASTRA_CORS_ORIGINS": ("cors_origins", _names),
+    "ASTRA_TRUSTED_PROXIES": ("trusted_proxies", _names),
+    "ASTRA_ALLOW_PRIVATE_URLS": ("allow_private_urls", _bool),
+    "ASTRA_AGENTS_FILE": ("agents_file", _text),
+    "ASTRA_SKILLS_DIR": ("skills_dir", _text),
+    "ASTRA_PRICING_FILE": ("pricing_file", _trimmed),
+    "ASTRA_HEARTBEAT_MIN_INTERVAL_S": ("heartbeat_min_interval_s", _int),
+    "ASTRA_WEBHOOK_RETRY_SCHEDULE": ("webhook_retry_schedule", _seconds),
+    "ASTRA_WORKER_POLL_S": ("worker_poll_s", _float),
+    "ASTRA_LOG_LEVEL": ("log_level", _word),
+    "OPENAI_API_KEY": ("openai_api_key", _text),
+    "OPENAI_BASE_URL": ("openai_base_url", _trimmed),
+    "ANTHROPIC_API_KEY": ("anthropic_api_key", _text),
+    "ANTHROPIC_BASE_URL": ("anthropic_base_url", _trimmed),
+    "ASTRA_PROVIDER_HOSTS": ("provider_hosts", _names),
+    "ASTRA_PROVIDER_KEYS": ("provider_keys", _provider_keys),
+    "ASTRA_DB_POOL_MIN": ("db_pool_min", _int),
+    "ASTRA_DB_POOL_MAX": ("db_pool_max", _int),
+    "ASTRA_HEALTH_INTERVAL_S": ("health_interval_s", _float),
+    "ASTRA_DRAIN_DELAY_S": ("drain_delay_s", _float),
+    "ASTRA_SHUTDOWN_GRACE_S": ("shutdown_grace_s", _float),
+    "ASTRA_SSE_KEEPALIVE_S": ("sse_keepalive_s", _float),
+    "ASTRA_CHAT_RATE_PER_MIN": ("chat_rate_per_min", _int),
+    "ASTRA_HTTP_HEADER_TIMEOUT_S": ("http_header_timeout_s", _float),
+    "ASTRA_REGISTER_MAX_PER_HOUR": ("register_max_per_hour", _int),
+    "ASTRA_EMBEDDING_PROVIDER": ("embedding_provider", _word),
+    "ASTRA_EMBEDDING_MODEL": ("embedding_model", _trimmed),
+    "ASTRA_EMBEDDING_BASE_URL": ("embedding_base_url", _trimmed),
+    "ASTRA_EMBEDDING_API_KEY": ("embedding_api_key", _text),
+    "ASTRA_MEMORY_INDEX_INTERVAL_S": ("memory_index_interval_s", _float),
+    "ASTRA_MEMORY_INDEX_SHARE": ("memory_index_share", _float),
+}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    schedule_raw = _list(env, "ASTRA_WEBHOOK_RETRY_SCHEDULE")
-    try:
-        schedule = tuple(int(s) for s in schedule_raw) if schedule_raw else Settings.webhook_retry_schedule
-    except ValueError:
-        raise ConfigError("ASTRA_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds") from None
-    log_level = env.get("ASTRA_LOG_LEVEL", "info").strip().lower() or "info"
-    if log_level not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"ASTRA_LOG_LEVEL must be debug, info, warning or error, got {log_level!r}")
-    settings = Settings(
-        http_host=env.get("ASTRA_HTTP_HOST", "0.0.0.0"),
-        http_port=_int(env, "ASTRA_HTTP_PORT", 3000),
-        grpc_host=env.get("ASTRA_GRPC_HOST", "0.0.0.0"),
-        grpc_port=_int(env, "ASTRA_GRPC_PORT", 50051),
-        processes=_int(env, "ASTRA_PROCESSES", 1),
-        grpc_target=env.get("ASTRA_GRPC_TARGET", "").strip(),
-        data_dir=Path(env.get("ASTRA_DATA_DIR", ".astra")),
-        database_url=env.get("DATABASE_URL", "").strip(),
-        jwt_secret=env.get("JWT_SECRET", ""),
-        jwt_secret_prev=env.get("JWT_SECRET_PREV", ""),
-        api_keys=_list(env, "ASTRA_API_KEYS"),
-        cors_origins=_list(env, "ASTRA_CORS_ORIGINS"),
-        trusted_proxies=_list(env, "ASTRA_TRUSTED_PROXIES") or Settings.trusted_proxies,
-        allow_private_urls=_bool(env, "ASTRA_ALLOW_PRIVATE_URLS", False),
-        agents_file=env.get("ASTRA_AGENTS_FILE", ""),
-        skills_dir=env.get("ASTRA_SKILLS_DIR", ""),
-        pricing_file=env.get("ASTRA_PRICING_FILE", "").strip(),
-        heartbeat_min_interval_s=_int(env, "ASTRA_HEARTBEAT_MIN_INTERVAL_S", 60),
-        webhook_retry_schedule=schedule,
-        worker_poll_s=_float(env, "ASTRA_WORKER_POLL_S", 1.0),
-        log_level=log_level,
-        openai_api_key=env.get("OPENAI_API_KEY", ""),
-        openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),
-        anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
-        anthropic_base_url=env.get("ANTHROPIC_BASE_URL", "").strip(),
-        provider_hosts=_list(env, "ASTRA_PROVIDER_HOSTS"),
-        provider_keys=_provider_keys(env),
-        db_pool_min=_int(env, "ASTRA_DB_POOL_MIN", 2),
-        db_pool_max=_int(env, "ASTRA_DB_POOL_MAX", 10),
-        health_interval_s=_float(env, "ASTRA_HEALTH_INTERVAL_S", 2.0),
-        drain_delay_s=_float(env, "ASTRA_DRAIN_DELAY_S", 5.0),
-        shutdown_grace_s=_float(env, "ASTRA_SHUTDOWN_GRACE_S", 25.0),
-        sse_keepalive_s=_float(env, "ASTRA_SSE_KEEPALIVE_S", 15.0),
-        chat_rate_per_min=_int(env, "ASTRA_CHAT_RATE_PER_MIN", 120),
-        http_header_timeout_s=_float(env, "ASTRA_HTTP_HEADER_TIMEOUT_S", 10.0),
-        register_max_per_hour=_int(env, "ASTRA_REGISTER_MAX_PER_HOUR", 20),
-        embedding_provider=env.get("ASTRA_EMBEDDING_PROVIDER", "local").strip().lower() or "local",
-        embedding_model=env.get("ASTRA_EMBEDDING_MODEL", "").strip(),
-        embedding_base_url=env.get("ASTRA_EMBEDDING_BASE_URL", "").strip(),
-        embedding_api_key=env.get("ASTRA_EMBEDDING_API_KEY", ""),
-        memory_index_interval_s=_float(env, "ASTRA_MEMORY_INDEX_INTERVAL_S", 0.5),
-        memory_index_share=_float(env, "ASTRA_MEMORY_INDEX_SHARE", 0.25),
-    )
+    defaults = {f.name: f.default for f in fields(Settings)}
+    settings = Settings(**{name: read(env, variable, defaults[name]) for variable, (name, read) in ENV.items()})
+    if settings.log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"ASTRA_LOG_LEVEL must be debug, info, warning or error, got {settings.log_level!r}")
     if settings.processes < 1:
         raise ConfigError(f"ASTRA_PROCESSES must be at least 1, got {settings.processes}")
     if settings.chat_rate_per_min < 0:

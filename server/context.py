@@ -15,8 +15,11 @@ class Principal:
     user_id: str = ""
     workspace_id: str = ""
     role: str = ""
-    token_expires_at: float = 0.0
-    api_key: bool = False
+    token_expires_at: float = 0.0  # 0: a credential that does not expire (a personal API key without expiry)
+    api_key: bool = False  # an operator key from ASTRA_API_KEYS
+    # The personal API key (server/auth/keys.py) the user called with, "" for an access token: usage made with
+    # it is attributed to it.
+    api_key_id: str = ""
 
 
 principal_var: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)

@@ -9,9 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import bearer
 from tests.harness import API_KEY, GatewayThread
-from tests.test_workspaces import api, error_code, register_users, sql
+from tests.helpers.accounts import bearer, register_users
+from tests.helpers.db import sql
+from tests.helpers.http import api, error_code
 
 KEY = {"x-api-key": API_KEY}
 

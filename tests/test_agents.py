@@ -20,8 +20,12 @@ import pytest
 from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
 from server.skills.catalog import Catalog
 from server.tools.catalog import BUILTIN_TOOLS
-from tests.conftest import ABSENT, add_member, api, register, sql
 from tests.harness import GatewayThread
+from tests.helpers.accounts import register
+from tests.helpers.agents import slug
+from tests.helpers.db import sql
+from tests.helpers.http import ABSENT, api
+from tests.helpers.workspaces import add_member
 
 # Global agents, written at import time so the module's gateway loads them at start-up.
 _AGENTS_YAML = """\
@@ -54,10 +58,6 @@ def users(gateway: GatewayThread) -> list[dict]:
             return list(await asyncio.gather(*(register(session) for _ in range(3))))
 
     return asyncio.run(go())
-
-
-def slug(prefix: str = "agent") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 async def new_workspace(http: aiohttp.ClientSession, owner: dict, name: str = "Agents") -> str:

@@ -13,7 +13,9 @@ import pytest
 
 from server.audit.log import GENESIS, chain_hash
 from tests.harness import API_KEY, GatewayThread
-from tests.test_workspaces import api, register_users, sql
+from tests.helpers.accounts import register_users
+from tests.helpers.db import sql
+from tests.helpers.http import api
 
 KEY = {"x-api-key": API_KEY}
 

@@ -15,22 +15,20 @@ import hashlib
 import json
 import time
 import uuid
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import grpc
 import jwt
-import psycopg
 import pytest
 
 from astra.v1 import auth_pb2, auth_pb2_grpc
-from tests.conftest import bearer, register, unique_email
 from tests.harness import TEST_SECRET, GatewayThread
+from tests.helpers.accounts import PASSWORD, bearer, register, unique_email
+from tests.helpers.auth import ACCEPTED, ACCESS_TTL_S, forge, grpc_code, introspect, login, post, refresh, rest_probe
+from tests.helpers.db import sql
 
-PASSWORD = "correct horse battery"
-ACCESS_TTL_S = 900
 REFRESH_TTL_S = 7 * 24 * 3600
 OTHER_SECRET = "another-secret-that-is-long-enough-0123456789"
 
@@ -47,80 +45,9 @@ def shared(gateway: GatewayThread) -> Iterator[auth_pb2.RegisterResponse]:
         )
 
 
-async def sql(gateway: GatewayThread, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Runs one statement on the gateway's own database and returns its rows (if any)."""
-    async with await psycopg.AsyncConnection.connect(gateway.settings.database_url, autocommit=True) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall() if cur.description else []
-
-
 async def count(gateway: GatewayThread, table: str) -> int:
     rows = await sql(gateway, f"SELECT count(*) FROM {table}")
-    return rows[0][0]
-
-
-async def post(
-    http: aiohttp.ClientSession, path: str, body: Any, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, Any], Mapping[str, str]]:
-    async with http.post(path, json=body, headers=headers or {}) as resp:
-        return resp.status, await resp.json(), resp.headers
-
-
-async def login(http: aiohttp.ClientSession, email: str, password: str = PASSWORD) -> dict[str, Any]:
-    status, body, _ = await post(http, "/auth/login", {"email": email, "password": password})
-    assert status == 200, body
-    return body
-
-
-async def refresh(http: aiohttp.ClientSession, token: str) -> tuple[int, dict[str, Any]]:
-    status, body, _ = await post(http, "/auth/refresh", {"refreshToken": token})
-    return status, body
-
-
-# GET /agents answers one of these once the token is accepted: 501 while the agents domain was not built, 200 now.
-ACCEPTED = (200, 501)
-
-
-async def rest_probe(http: aiohttp.ClientSession, token: str, workspace: str | None = None) -> tuple[int, dict]:
-    """GET /agents: ACCEPTED once the token is, 401 when it is not (404 for a workspace the caller cannot see)."""
-    headers = {"Authorization": f"Bearer {token}"}
-    if workspace is not None:
-        headers["X-Workspace-ID"] = workspace
-    async with http.get("/agents", headers=headers) as resp:
-        if resp.status == 401:
-            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
-        return resp.status, await resp.json()
-
-
-async def introspect(
-    channel: grpc.aio.Channel, token: str, workspace: str | None = None
-) -> auth_pb2.IntrospectResponse:
-    metadata = [("authorization", f"Bearer {token}")]
-    if workspace is not None:
-        metadata.append(("x-workspace-id", workspace))
-    return await auth_pb2_grpc.AuthServiceStub(channel).Introspect(auth_pb2.IntrospectRequest(), metadata=metadata)
-
-
-async def grpc_code(channel: grpc.aio.Channel, token: str, workspace: str | None = None) -> grpc.StatusCode:
-    try:
-        await introspect(channel, token, workspace)
-    except grpc.aio.AioRpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
-
-
-def forge(
-    user_id: str, secret: str = TEST_SECRET, algorithm: str = "HS256", drop: tuple[str, ...] = (), **claims: Any
-) -> str:
-    """An access token built here, valid in every respect except those the caller overrides or drops."""
-    now = time.time()
-    payload = {"sub": user_id, "iat": now, "exp": int(now) + ACCESS_TTL_S, "jti": uuid.uuid4().hex, "typ": "access"}
-    payload.update(claims)
-    for name in drop:
-        payload.pop(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)  # HS512 wants a longer key
-        return jwt.encode(payload, secret, algorithm=algorithm)
+    return rows[0]["count"]
 
 
 def unsigned(user_id: str) -> str:
@@ -165,7 +92,7 @@ async def test_register_returns_user_personal_workspace_and_tokens(
     assert me.workspace_id == body["workspaceId"]
     assert me.role == "owner"
     rows = await sql(gateway, "SELECT personal, created_by FROM workspaces WHERE id = %s", (body["workspaceId"],))
-    assert rows == [(True, user["id"])]
+    assert rows == [{"personal": True, "created_by": user["id"]}]
     # ...and the tokens are usable at once through the edge as well.
     assert (await rest_probe(http, body["tokens"]["accessToken"]))[0] in ACCEPTED
 
@@ -464,7 +391,7 @@ async def test_reusing_a_rotated_refresh_token_revokes_its_whole_family_only(
         "SELECT count(*) FROM refresh_tokens WHERE user_id = %s AND revoked_at IS NULL AND rotated_at IS NULL",
         (account["user"]["id"],),
     )
-    assert live == [(1,)]
+    assert live == [{"count": 1}]
 
 
 async def test_concurrent_refreshes_of_one_token_give_one_pair(
@@ -506,7 +433,7 @@ async def test_an_expired_refresh_token_is_401(
     token = (await login(http, shared.user.email))["tokens"]["refreshToken"]
     digest = hashlib.sha256(token.encode()).hexdigest()
     # Only the hash is stored, never the token itself.
-    assert await sql(gateway, "SELECT count(*) FROM refresh_tokens WHERE token_hash = %s", (token,)) == [(0,)]
+    assert await sql(gateway, "SELECT count(*) FROM refresh_tokens WHERE token_hash = %s", (token,)) == [{"count": 0}]
     updated = await sql(
         gateway,
         "UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = %s RETURNING id",
@@ -687,7 +614,9 @@ async def test_no_password_or_token_reaches_the_logs(
     await rest_probe(http, rotated["accessToken"])
     status, _, _ = await post(http, "/auth/logout", {}, {"Authorization": f"Bearer {rotated['accessToken']}"})
     assert status == 200
-    stored_hash = (await sql(gateway, "SELECT password_hash FROM users WHERE id = %s", (account["user"]["id"],)))[0][0]
+    stored_hash = (await sql(gateway, "SELECT password_hash FROM users WHERE id = %s", (account["user"]["id"],)))[0][
+        "password_hash"
+    ]
 
     secrets = {
         "password": password,

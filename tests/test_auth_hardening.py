@@ -21,10 +21,10 @@ import pytest
 
 from astra.v1 import auth_pb2, auth_pb2_grpc
 from server.config import ConfigError, load_settings
-from tests.conftest import register, unique_email
 from tests.harness import GatewayThread
-from tests.test_auth import PASSWORD, login, post, refresh, rest_probe, sql
-from tests.test_auth_throttle import assert_throttled, attempt, failures_by_key
+from tests.helpers.accounts import PASSWORD, register, unique_email
+from tests.helpers.auth import assert_throttled, attempt, failures_by_key, login, post, refresh, rest_probe
+from tests.helpers.db import sql
 
 LOGIN_LIMIT = 10
 REGISTER_LIMIT = 3

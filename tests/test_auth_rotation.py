@@ -10,9 +10,9 @@ import grpc
 import jwt
 import pytest
 
-from tests.conftest import register
 from tests.harness import TEST_SECRET
-from tests.test_auth import ACCEPTED, ACCESS_TTL_S, forge, grpc_code, introspect, post, refresh, rest_probe
+from tests.helpers.accounts import register
+from tests.helpers.auth import ACCEPTED, ACCESS_TTL_S, forge, grpc_code, introspect, post, refresh, rest_probe
 
 NEW_SECRET = "rotation-new-secret-0123456789-abcdefghijkl"
 OLD_SECRET = "rotation-old-secret-0123456789-abcdefghijkl"

@@ -16,12 +16,12 @@ import grpc
 import pytest
 
 from astra.v1 import auth_pb2, auth_pb2_grpc
-from tests.conftest import register, unique_email
 from tests.harness import GatewayThread
-from tests.test_auth import PASSWORD, post, sql
+from tests.helpers.accounts import PASSWORD, register, unique_email
+from tests.helpers.auth import WINDOW_S, assert_throttled, attempt, failures_by_key
+from tests.helpers.db import sql
 
 LIMIT = 10
-WINDOW_S = 600
 EDGE_ADDRESS = "127.0.0.1"  # what the edge sees for every test request
 
 
@@ -31,31 +31,10 @@ async def no_failures(gateway: GatewayThread) -> AsyncIterator[None]:
     yield
 
 
-async def attempt(
-    http: aiohttp.ClientSession, email: str, password: str, headers: dict[str, str] | None = None
-) -> tuple[int, dict, dict[str, str]]:
-    status, body, response_headers = await post(http, "/auth/login", {"email": email, "password": password}, headers)
-    return status, body, dict(response_headers)
-
-
 async def fail_many(http: aiohttp.ClientSession, emails: list[str]) -> None:
     """One failed login per email, concurrently (each costs an argon2 verification)."""
     results = await asyncio.gather(*(attempt(http, email, "wrong password!") for email in emails))
     assert [status for status, _, _ in results] == [401] * len(emails)
-
-
-def assert_throttled(status: int, body: dict, headers: dict[str, str], at_most: int = WINDOW_S) -> int:
-    assert status == 429, body
-    assert body["error"]["code"] == "RESOURCE_EXHAUSTED"
-    retry_after = headers["Retry-After"]
-    assert retry_after.isdigit(), retry_after
-    assert 0 < int(retry_after) <= at_most
-    return int(retry_after)
-
-
-async def failures_by_key(gateway: GatewayThread) -> dict[str, int]:
-    rows = await sql(gateway, "SELECT key, count(*) FROM login_failures GROUP BY key")
-    return {key: n for key, n in rows}
 
 
 async def test_nine_failures_do_not_lock_an_account(http: aiohttp.ClientSession) -> None:

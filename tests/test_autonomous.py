@@ -10,9 +10,12 @@ import aiohttp
 import pytest
 
 from tests.harness import API_KEY, GatewayThread
+from tests.helpers.accounts import register_users
+from tests.helpers.chat import OPENAI_KEY
+from tests.helpers.db import sql
+from tests.helpers.http import api
+from tests.helpers.workspaces import add_member
 from tests.providers.fake_vendors import FakeVendor, Reply, openai_text_stream
-from tests.test_chat import OPENAI_KEY
-from tests.test_workspaces import add_member, api, register_users, sql
 
 KEY = {"x-api-key": API_KEY}
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}

@@ -3,16 +3,15 @@ must be slow or call tools by itself, an OpenAI-speaking FakeVendor. Covers repl
 its limit, session keys, continuation and its refusals, role/restriction/agent checks before inference,
 idempotency, persistence, overhead reporting, reset, presence, agent health, idle timeout and daily reset.
 
-The helpers at the top are shared with test_chat_sessions, test_chat_ws and test_chat_vendor."""
+The helpers the chat test modules share are in tests/helpers/chat.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,8 +22,27 @@ import grpc
 import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import add_member, api, bearer, register_users, sql
 from tests.harness import GatewayThread
+from tests.helpers.accounts import bearer, grpc_metadata, register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import (
+    OPENAI_KEY,
+    OPENAI_MODEL,
+    STREAM,
+    chat,
+    deltas,
+    kinds,
+    messages_of,
+    of_kind,
+    slow_text,
+    sse,
+    sse_frames,
+    turn,
+)
+from tests.helpers.db import sql
+from tests.helpers.http import api, metric_value
+from tests.helpers.waiting import wait_until
+from tests.helpers.workspaces import add_member, new_workspace_id
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
     FakeVendor,
@@ -39,141 +57,11 @@ from tests.providers.fake_vendors import (
 
 pytestmark = pytest.mark.usefixtures("clean_vendor")
 
-OPENAI_KEY = "sk-test-astra-chat-0123456789abcdef"
-OPENAI_MODEL = "openai/gpt-4o-mini"
-CHAT, STREAM = "/agent/chat", "/agent/chat/stream"
-# The module's gateway calls the FakeVendor as its OpenAI provider (the other test_chat_* modules reuse this).
+# The module's gateway calls the FakeVendor as its OpenAI provider (as the other chat modules' gateways do).
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
 
 # ---------------------------------------------------------------------------------------------------------------
-# Shared helpers (imported by the other test_chat_* modules)
-
-
-async def messages_of(gateway: GatewayThread, session_id: str) -> list[dict[str, Any]]:
-    """A session's stored messages in the order the server itself reads them back."""
-    return await sql(
-        gateway,
-        "SELECT id, role, content, agent_id, tool_calls, tool_call_id, tool_name, prompt_tokens, completion_tokens,"
-        " cost_usd, error FROM messages WHERE session_id = %s ORDER BY seq",
-        (session_id,),
-    )
-
-
-async def wait_until(predicate: Any, seconds: float = 5.0, what: str = "condition") -> Any:
-    """Polls an async predicate until it returns something truthy; bounded."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {seconds}s (last: {value!r})")
-        await asyncio.sleep(0.03)
-
-
-def slug(prefix: str = "agent") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-async def new_workspace(http: aiohttp.ClientSession, owner: dict, name: str = "Chat team") -> str:
-    status, body, _ = await api(http, "POST", "/workspaces", owner, json={"name": name})
-    assert status == 200, body
-    return body["workspace"]["id"]
-
-
-async def new_agent(http: aiohttp.ClientSession, account: dict, workspace: str | None = None, **fields: Any) -> str:
-    fields.setdefault("id", slug())
-    fields.setdefault("model", "local/echo")
-    status, body, _ = await api(http, "POST", "/agents", account, workspace=workspace, json=fields)
-    assert status == 200, body
-    return body["agent"]["id"]
-
-
-def turn(agent: str, message: str, surface_id: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A chat request body; a fresh surfaceId (so a fresh session) unless one is given."""
-    return {"agentId": agent, "message": message, "surfaceId": surface_id or uuid.uuid4().hex, **fields}
-
-
-async def chat(
-    http: aiohttp.ClientSession,
-    account: dict,
-    body: dict[str, Any],
-    *,
-    workspace: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> tuple[int, Any, Mapping[str, str]]:
-    return await api(http, "POST", CHAT, account, json=body, workspace=workspace, headers=headers)
-
-
-FRAME = re.compile(r"event: ([a-z_]+)\ndata: ([^\n]*)")
-
-
-def parse_sse(raw: str) -> list[tuple[str, dict]]:
-    """Every block of an SSE body as (event, data); comments are dropped, any other shape fails."""
-    assert raw.endswith("\n\n"), raw[-200:]
-    events = []
-    for block in raw[:-2].split("\n\n"):
-        if block.startswith(":"):
-            continue
-        match = FRAME.fullmatch(block)
-        assert match, f"not an SSE frame: {block!r}"
-        events.append((match.group(1), json.loads(match.group(2))))
-    return events
-
-
-async def sse(
-    http: aiohttp.ClientSession,
-    account: dict,
-    body: dict[str, Any],
-    *,
-    workspace: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> tuple[int, Any]:
-    """POST /agent/chat/stream and read it whole: (200, [(event, data), ...]) or (status, error body)."""
-    sent = {**bearer(account), **(headers or {})}
-    if workspace is not None:
-        sent["X-Workspace-ID"] = workspace
-    async with asyncio.timeout(20), http.post(STREAM, json=body, headers=sent) as resp:
-        raw = await resp.text()
-        if resp.status != 200:
-            return resp.status, json.loads(raw)
-        assert resp.headers["Content-Type"].startswith("text/event-stream")
-        return 200, parse_sse(raw)
-
-
-async def sse_frames(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, dict]]:
-    """Frames of an SSE response as they arrive."""
-    event = ""
-    async for raw in resp.content:
-        line = raw.decode().rstrip("\r\n")
-        if line.startswith("event: "):
-            event = line[len("event: ") :]
-        elif line.startswith("data: "):
-            yield event, json.loads(line[len("data: ") :])
-
-
-def kinds(events: list[tuple[str, dict]]) -> list[str]:
-    return [name for name, _ in events]
-
-
-def of_kind(events: list[tuple[str, dict]], kind: str) -> list[dict]:
-    return [data for name, data in events if name == kind]
-
-
-def deltas(events: list[tuple[str, dict]]) -> list[str]:
-    return [data["delta"] for name, data in events if name == "stream_chunk"]
-
-
-def grpc_metadata(account: dict, workspace: str | None = None, *extra: tuple[str, str]) -> tuple:
-    metadata: tuple = (("authorization", f"Bearer {account['tokens']['accessToken']}"), *extra)
-    return (*metadata, ("x-workspace-id", workspace)) if workspace else metadata
-
-
-def slow_text(parts: list[str], delay: float, prompt_tokens: int = 10, completion_tokens: int = 4) -> Reply:
-    """An OpenAI text stream whose parts arrive `delay` apart (the end of the stream is one last write)."""
-    first = openai_chunk({"role": "assistant", "content": "", "refusal": None})
-    tail = openai_chunk({}, "stop") + openai_usage_chunk(prompt_tokens, completion_tokens) + OPENAI_DONE
-    return Reply(chunks=[first, *(openai_chunk({"content": p}) for p in parts), tail], chunk_delay=delay)
+# Helpers
 
 
 def tool_call_reply(call_id: str, name: str, arguments: str, text: str = "") -> Reply:
@@ -191,15 +79,6 @@ def tool_call_reply(call_id: str, name: str, arguments: str, text: str = "") -> 
         OPENAI_DONE,
     ]
     return Reply(chunks=chunks)
-
-
-async def metric_value(http: aiohttp.ClientSession, name: str) -> float:
-    async with http.get("/metrics") as resp:
-        assert resp.status == 200
-        text = await resp.text()
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
-    assert match, f"{name} not exported"
-    return float(match.group(1))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -554,7 +433,7 @@ async def test_an_archived_session_cannot_be_continued(http: aiohttp.ClientSessi
 async def test_viewers_cannot_chat(
     http: aiohttp.ClientSession, gateway: GatewayThread, vendor: FakeVendor, owner: dict, other: dict
 ) -> None:
-    team = await new_workspace(http, owner, "Viewers")
+    team = await new_workspace_id(http, owner, "Viewers")
     agent = await new_agent(http, owner, team, model=OPENAI_MODEL)
     await add_member(http, owner, team, other, "viewer")
     status, body, _ = await chat(http, other, turn(agent, "may I?"), workspace=team)
@@ -574,7 +453,7 @@ async def test_viewers_cannot_chat(
 async def test_a_restricted_model_is_refused_before_the_provider_is_called(
     http: aiohttp.ClientSession, gateway: GatewayThread, vendor: FakeVendor, owner: dict
 ) -> None:
-    team = await new_workspace(http, owner, "Restricted")
+    team = await new_workspace_id(http, owner, "Restricted")
     agent = await new_agent(http, owner, team, model=OPENAI_MODEL)
     status, body, _ = await api(
         http, "PUT", f"/workspaces/{team}/restrictions", owner, json={"allowedModels": ["openai/gpt-4o"]}
@@ -597,7 +476,7 @@ async def test_unknown_agent_is_404_and_another_workspaces_agent_is_403(
     status, body = await sse(http, owner, turn("no-such-agent-x1", "hi"))
     assert status == 404, body
 
-    team = await new_workspace(http, owner, "Private agents")
+    team = await new_workspace_id(http, owner, "Private agents")
     agent = await new_agent(http, owner, team)
     status, body, _ = await chat(http, other, turn(agent, "hi"))  # from the other user's personal workspace
     assert (status, body["error"]["code"]) == (403, "PERMISSION_DENIED"), body
@@ -897,7 +776,7 @@ async def test_agent_health_lists_providers_and_circuit_states(http: aiohttp.Cli
 async def test_idle_timeout_archives_the_old_session_and_starts_a_new_one(
     http: aiohttp.ClientSession, gateway: GatewayThread, owner: dict
 ) -> None:
-    team = await new_workspace(http, owner, "Idle")
+    team = await new_workspace_id(http, owner, "Idle")
     status, body, _ = await api(
         http, "PUT", f"/workspaces/{team}/settings", owner, json={"sessionIdleTimeoutMinutes": 1}
     )
@@ -932,7 +811,7 @@ async def test_daily_reset_hour_in_the_workspace_timezone_starts_a_new_session(
     boundary = local_now.replace(hour=hour, minute=0, second=0, microsecond=0)
     if boundary > local_now:
         boundary -= timedelta(days=1)
-    team = await new_workspace(http, owner, "Daily")
+    team = await new_workspace_id(http, owner, "Daily")
     status, body, _ = await api(
         http, "PUT", f"/workspaces/{team}/settings", owner, json={"dailyResetHour": hour, "timezone": zone}
     )

@@ -13,10 +13,11 @@ import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
 from server.config import ConfigError, load_settings
-from tests.conftest import bearer, register_users, sql
 from tests.harness import GatewayThread, test_settings
-from tests.test_chat import chat, grpc_metadata, new_agent, sse, turn
-from tests.test_chat_ws import connect, message, turn_over
+from tests.helpers.accounts import bearer, grpc_metadata, register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import chat, connect, message, sse, turn, turn_over
+from tests.helpers.db import sql
 
 LIMIT = 3
 GATEWAY_OPTIONS = {"settings": {"chat_rate_per_min": LIMIT}}

@@ -13,17 +13,11 @@ import aiohttp
 import pytest
 
 from tests.harness import GatewayThread
-from tests.test_chat import (
-    add_member,
-    api,
-    chat,
-    messages_of,
-    new_agent,
-    new_workspace,
-    register_users,
-    sse,
-    turn,
-)
+from tests.helpers.accounts import register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import chat, messages_of, sse, turn
+from tests.helpers.http import api
+from tests.helpers.workspaces import add_member, new_workspace_id
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +59,7 @@ async def test_list_filters_by_status_agent_and_surface_most_recent_first(
     http: aiohttp.ClientSession, users: list[dict]
 ) -> None:
     owner = users[0]
-    team = await new_workspace(http, owner, "Sessions list")
+    team = await new_workspace_id(http, owner, "Sessions list")
     first_agent, second_agent = await new_agent(http, owner, team), await new_agent(http, owner, team)
     s1 = (await said(http, owner, turn(first_agent, "one"), team))["sessionId"]
     s2 = (await said(http, owner, turn(first_agent, "two"), team))["sessionId"]
@@ -111,7 +105,7 @@ async def test_list_filters_by_status_agent_and_surface_most_recent_first(
 
 async def test_list_pages_with_signed_tokens(http: aiohttp.ClientSession, users: list[dict]) -> None:
     owner = users[0]
-    team = await new_workspace(http, owner, "Sessions pages")
+    team = await new_workspace_id(http, owner, "Sessions pages")
     agent = await new_agent(http, owner, team)
     created = [(await said(http, owner, turn(agent, f"m{i}"), team))["sessionId"] for i in range(5)]
 
@@ -242,7 +236,7 @@ async def test_search_ranks_and_marks_matches_in_the_callers_messages_only(
 ) -> None:
     owner, other = users
     word = rare_word()
-    team = await new_workspace(http, owner, "Search")
+    team = await new_workspace_id(http, owner, "Search")
     await add_member(http, owner, team, other, "member")
     mine, theirs = await new_agent(http, owner, team), await new_agent(http, owner, team)
     text = f"The {word} migrates north every spring"
@@ -407,7 +401,7 @@ async def test_handoff_refusals(http: aiohttp.ClientSession, users: list[dict]) 
     session_id = (await said(http, owner, turn(source, "hi")))["sessionId"]
     path = f"/sessions/{session_id}/handoff"
     foreign = await new_agent(http, other)  # in the other user's workspace, not granted
-    restricted_team = await new_workspace(http, owner, "Handoff restricted")
+    restricted_team = await new_workspace_id(http, owner, "Handoff restricted")
 
     for body, status_code, code in [
         ({"targetAgentId": "no-such-agent-z9"}, 404, "NOT_FOUND"),

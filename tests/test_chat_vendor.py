@@ -18,8 +18,12 @@ import grpc
 import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import bearer
 from tests.harness import GatewayThread
+from tests.helpers.accounts import bearer, grpc_metadata, register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import OPENAI_KEY, OPENAI_MODEL, STREAM, chat, deltas, kinds, messages_of, sse, sse_frames, turn
+from tests.helpers.http import api
+from tests.helpers.waiting import wait_until
 from tests.providers.fake_vendors import (
     OPENAI_DONE,
     FakeVendor,
@@ -31,23 +35,6 @@ from tests.providers.fake_vendors import (
     openai_tool_call_args,
     openai_tool_call_start,
     openai_usage_chunk,
-)
-from tests.test_chat import (
-    OPENAI_KEY,
-    OPENAI_MODEL,
-    STREAM,
-    api,
-    chat,
-    deltas,
-    grpc_metadata,
-    kinds,
-    messages_of,
-    new_agent,
-    register_users,
-    sse,
-    sse_frames,
-    turn,
-    wait_until,
 )
 
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"

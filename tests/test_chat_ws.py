@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from contextlib import AsyncExitStack
 
 import aiohttp
 import pytest
@@ -18,8 +16,23 @@ from server.chat import ratelimit
 from server.db.database import Database
 from server.db.pool import make_pool
 from server.errors import ResourceExhausted
-from tests.conftest import bearer, register
 from tests.harness import GatewayThread, test_settings
+from tests.helpers.accounts import bearer, register, register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import (
+    OPENAI_KEY,
+    OPENAI_MODEL,
+    Socket,
+    connect,
+    message,
+    messages_of,
+    receive,
+    receive_turn,
+    slow_text,
+    turn_over,
+)
+from tests.helpers.db import sql
+from tests.helpers.waiting import wait_until
 from tests.providers.fake_vendors import (
     FakeVendor,
     Reply,
@@ -27,20 +40,9 @@ from tests.providers.fake_vendors import (
     openai_error,
     openai_text_stream,
 )
-from tests.test_chat import (
-    OPENAI_KEY,
-    OPENAI_MODEL,
-    messages_of,
-    new_agent,
-    register_users,
-    slow_text,
-    sql,
-    wait_until,
-)
 
 pytestmark = pytest.mark.usefixtures("clean_vendor")
 
-Socket = aiohttp.ClientWebSocketResponse
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
 
 
@@ -55,47 +57,9 @@ def user(users: list[dict]) -> dict:
     return users[0]
 
 
-@asynccontextmanager
-async def connect(http: aiohttp.ClientSession, account: dict, url: str = "/ws") -> AsyncIterator[Socket]:
-    async with http.ws_connect(url, headers=bearer(account), timeout=aiohttp.ClientWSTimeout(ws_close=2)) as sock:
-        yield sock
-
-
-def message(agent: str, text: str, surface_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "agentId": agent,
-        "message": text,
-        "surface": "web",
-        "surfaceId": surface_id or uuid.uuid4().hex,
-        **extra,
-    }
-
-
-async def receive(sock: Socket) -> dict[str, Any]:
-    frame = await sock.receive_json(timeout=10)
-    assert isinstance(frame, dict) and isinstance(frame.get("type"), str), frame
-    return frame
-
-
-async def receive_turn(sock: Socket) -> list[dict[str, Any]]:
-    """Frames until (and including) the turn's stream_done or error; bounded."""
-    frames = []
-    for _ in range(500):
-        frames.append(await receive(sock))
-        if frames[-1]["type"] in ("stream_done", "error"):
-            return frames
-    raise AssertionError(f"no end of turn in {frames[:5]}...")
-
-
 async def still_open(sock: Socket) -> None:
     await sock.send_json({"type": "ping"})
     assert await receive(sock) == {"type": "pong"}
-
-
-async def turn_over(sock: Socket, frame: dict[str, Any]) -> list[dict[str, Any]]:
-    await sock.send_json(frame)
-    return await receive_turn(sock)
 
 
 # ---------------------------------------------------------------------------------------------------------------

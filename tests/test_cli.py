@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -19,21 +18,11 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import Postgres, api, register, unique_email
 from tests.harness import TEST_SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASTRA_", "DATABASE_URL", "JWT_SECRET"))}
-    env.update({"ASTRA_HTTP_HOST": "127.0.0.1", "ASTRA_GRPC_HOST": "127.0.0.1", "ASTRA_HEALTH_INTERVAL_S": "0.3"})
-    env.update(extra)
-    return env
+from tests.helpers.accounts import register, unique_email
+from tests.helpers.db import Postgres
+from tests.helpers.http import api
+from tests.helpers.processes import base_env, free_port, stop
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
@@ -44,12 +33,6 @@ def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
 
 
 async def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:

@@ -8,7 +8,7 @@ import pytest
 from astra.v1 import auth_pb2, auth_pb2_grpc
 from server.config import ConfigError, load_settings
 from tests.harness import GatewayThread
-from tests.test_auth import sql
+from tests.helpers.db import sql
 
 # Loopback is not a trusted proxy here, so this test's direct gRPC calls are untrusted callers.
 GATEWAY_OPTIONS = {"settings": {"trusted_proxies": ("10.20.0.0/16",)}}
@@ -24,7 +24,7 @@ async def test_an_untrusted_caller_cannot_choose_its_address(gateway: GatewayThr
                 metadata=(("x-forwarded-for", "203.0.113.9"),),
             )
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    keys = {row[0] for row in await sql(gateway, "SELECT key FROM login_failures")}
+    keys = {row["key"] for row in await sql(gateway, "SELECT key FROM login_failures")}
     assert "addr:127.0.0.1" in keys
     assert "addr:203.0.113.9" not in keys
 

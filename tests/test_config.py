@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_settings, with_jwt_secret
+from server.config import ENV, ConfigError, Settings, load_settings, with_jwt_secret
 
 
 def test_defaults_match_the_readme() -> None:
@@ -17,6 +18,16 @@ def test_defaults_match_the_readme() -> None:
     assert settings.heartbeat_min_interval_s == 60
     assert settings.webhook_retry_schedule[0] == 5 and settings.webhook_retry_schedule[-1] == 86400
     assert settings.core_target == "127.0.0.1:50051"
+
+
+def test_each_variable_sets_one_field_whose_default_is_written_once() -> None:
+    # The defaults are the Settings fields' own: loading an empty environment changes none of them.
+    assert load_settings({}) == Settings()
+    names = [name for name, _ in ENV.values()]
+    assert len(names) == len(set(names)) and set(names) <= {f.name for f in fields(Settings)}
+    assert load_settings({"ASTRA_SSE_KEEPALIVE_S": " 2.5 ", "ASTRA_LOG_LEVEL": "DEBUG"}) == replace(
+        Settings(), sse_keepalive_s=2.5, log_level="debug"
+    )
 
 
 def test_lists_and_flags_are_parsed() -> None:

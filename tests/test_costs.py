@@ -17,9 +17,13 @@ import pytest
 
 from server.chat import pricing
 from server.config import ConfigError
-from tests.conftest import Postgres
 from tests.harness import GatewayThread, test_settings
-from tests.test_chat import add_member, api, new_agent, new_workspace, register_users, sql, sse, turn
+from tests.helpers.accounts import register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import sse, turn
+from tests.helpers.db import Postgres, sql
+from tests.helpers.http import api
+from tests.helpers.workspaces import add_member, new_workspace_id
 
 # USD per million tokens: one prompt token costs $0.001, one completion token $0.002.
 ECHO_PRICE = {"local/echo": {"input": 1000, "output": 2000}}
@@ -32,7 +36,6 @@ def gateway(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Ite
     gw = GatewayThread(test_settings(postgres.fresh_database("test_costs"), pricing_file=str(path))).start()
     yield gw
     gw.stop()
-    pricing.configure("")  # the price table is process-wide: later modules must see the shipped prices
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,7 @@ async def recorded(gateway: GatewayThread, workspace: str, group: str) -> dict[s
 
 async def test_only_members_of_the_workspace_read_its_costs(http: aiohttp.ClientSession, users: list[dict]) -> None:
     owner, outsider = users
-    workspace = await new_workspace(http, owner, "Cost centre")
+    workspace = await new_workspace_id(http, owner, "Cost centre")
     for path in ("/costs", "/costs/breakdown"):
         status, body = await costs(http, None, workspace, path)
         assert (status, body["error"]["code"]) == (401, "UNAUTHENTICATED"), path
@@ -95,7 +98,7 @@ async def test_sums_match_the_usage_recorded_with_each_turn(
     gateway: GatewayThread, http: aiohttp.ClientSession, users: list[dict]
 ) -> None:
     owner, other = users
-    workspace = await new_workspace(http, owner, "Priced work")
+    workspace = await new_workspace_id(http, owner, "Priced work")
     alpha = await new_agent(http, owner, workspace, skills=["math"])
     beta = await new_agent(http, owner, workspace)
     reported = [
@@ -165,7 +168,7 @@ async def test_older_spend_and_priced_tool_calls_fall_into_their_month_and_day(
     gateway: GatewayThread, http: aiohttp.ClientSession, users: list[dict]
 ) -> None:
     owner = users[0]
-    workspace = await new_workspace(http, owner, "History")
+    workspace = await new_workspace_id(http, owner, "History")
     now = datetime.now(UTC)
     forty = now - timedelta(days=40)
     old = now - timedelta(days=200)
@@ -242,15 +245,13 @@ async def test_bad_or_reversed_or_too_long_ranges_are_refused(http: aiohttp.Clie
 def test_the_pricing_file_overrides_and_extends_the_shipped_prices(tmp_path: Path) -> None:
     path = tmp_path / "prices.yaml"
     path.write_text("openai/gpt-4o: {input: 1.5, output: 6}\nselfhosted/llama-70b:\n  input: 0.2\n  output: '0.4'\n")
-    try:
-        pricing.configure(str(path))
-        assert pricing.cost_usd("openai/gpt-4o", 1_000_000, 1_000_000) == Decimal("7.5")
-        assert pricing.cost_usd("selfhosted/llama-70b", 2_000_000, 500_000) == Decimal("0.6")
-        assert pricing.cost_usd("openai/gpt-4o-mini", 1_000_000, 0) == Decimal("0.15")  # shipped price kept
-    finally:
-        pricing.configure("")
-    assert pricing.cost_usd("openai/gpt-4o", 1_000_000, 0) == Decimal("2.50")
-    assert "selfhosted/llama-70b" not in pricing.PRICES
+    prices = pricing.Prices.load(str(path))
+    assert prices.cost_usd("openai/gpt-4o", 1_000_000, 1_000_000) == Decimal("7.5")
+    assert prices.cost_usd("selfhosted/llama-70b", 2_000_000, 500_000) == Decimal("0.6")
+    assert prices.cost_usd("openai/gpt-4o-mini", 1_000_000, 0) == Decimal("0.15")  # shipped price kept
+    shipped = pricing.Prices.load("")
+    assert shipped.cost_usd("openai/gpt-4o", 1_000_000, 0) == Decimal("2.50")
+    assert "selfhosted/llama-70b" not in shipped.table
 
     for text, expected in [
         ("- just a list\n", "must map"),

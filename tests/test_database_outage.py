@@ -13,8 +13,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.db.migrate import migrate
-from tests.conftest import unique_email
 from tests.harness import GatewayThread, test_settings
+from tests.helpers.accounts import unique_email
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -16,10 +16,10 @@ import time
 import aiohttp
 import psycopg
 
-from tests.conftest import Postgres
 from tests.harness import API_KEY, TEST_SECRET, GatewayThread
+from tests.helpers.db import Postgres
+from tests.helpers.http import api
 from tests.providers.fake_vendors import FakeVendor, Reply
-from tests.test_workspaces import api
 
 KEY = {"x-api-key": API_KEY}
 CATEGORIES = {"database", "search", "providers", "security", "workers", "runtime"}

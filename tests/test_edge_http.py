@@ -15,11 +15,11 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
+from contract.routes import load_routes
 from edge.app import EdgeConfig, create_app
-from edge.contract import load_routes
-from tests.conftest import bearer, register, unique_email
 from tests.fakes import SECRET_DETAIL, FakeSkills, fake_message
 from tests.harness import ALLOWED_ORIGIN, API_KEY, GatewayThread
+from tests.helpers.accounts import bearer, register, unique_email
 
 GATEWAY_SERVICERS = {"astra.v1.SkillsService": FakeSkills}
 
@@ -603,6 +603,9 @@ ADDED_ROUTES = [
     ("GET", "/invitations", "JWT"),
     ("POST", "/invitations/:id/accept", "JWT"),
     ("POST", "/invitations/:id/decline", "JWT"),
+    ("POST", "/auth/keys", "JWT"),
+    ("GET", "/auth/keys", "JWT"),
+    ("DELETE", "/auth/keys/:id", "JWT"),
 ]
 SAMPLES = {"id": "ok", "uid": "usr_sample", "date": "2026-01-01", "entryIndex": "0", "index": "0"}
 # NONE routes whose handler validates an empty body: the core answers, so routing worked.

@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import bearer, register
 from tests.fakes import (
     SECRET_DETAIL,
     TOOL_CALL,
@@ -25,6 +24,7 @@ from tests.fakes import (
     words,
 )
 from tests.harness import GatewayThread
+from tests.helpers.accounts import bearer, register
 
 GATEWAY_SERVICERS = {"astra.v1.ChatService": FakeChat}
 GATEWAY_OPTIONS = {"sse_keepalive_s": 0.3}

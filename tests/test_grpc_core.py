@@ -25,9 +25,9 @@ from astra.v1 import (
     system_pb2,
     system_pb2_grpc,
 )
-from server import contract
-from tests.conftest import unique_email
+from contract.services import services
 from tests.harness import API_KEY, GatewayThread
+from tests.helpers.accounts import unique_email
 
 # A deployment may leave a domain out; its methods then answer UNIMPLEMENTED (HTTP 501) after auth.
 GATEWAY_SERVICERS = {"astra.v1.CostsService": None}
@@ -37,7 +37,7 @@ async def test_health_service_serves_overall_and_per_service(channel: grpc.aio.C
     stub = health_pb2_grpc.HealthStub(channel)
     overall = await stub.Check(health_pb2.HealthCheckRequest(service=""))
     assert overall.status == health_pb2.HealthCheckResponse.SERVING
-    for service in contract.services():
+    for service in services():
         answer = await stub.Check(health_pb2.HealthCheckRequest(service=service.full_name))
         assert answer.status == health_pb2.HealthCheckResponse.SERVING, service.full_name
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -132,18 +132,17 @@ async def test_buf_curl_lists_methods_over_reflection_v1(gateway: GatewayThread)
 
 async def test_network_callers_get_the_request_id_in_initial_metadata(channel: grpc.aio.Channel) -> None:
     """A streaming caller sees it before the first message; a unary one as well as in the trailers."""
-    call = stub_chat(channel).ChatStream(chat_pb2.ChatStreamRequest(), metadata=(("x-request-id", "early-1"),))
-    assert dict(await call.initial_metadata())["x-request-id"] == "early-1"
-    with pytest.raises(grpc.aio.AioRpcError):
-        await call.read()
+    # Health's Watch sends its first message only when asked to read: the id must already be there.
+    watch = health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "early-1"),)
+    )
+    assert dict(await watch.initial_metadata())["x-request-id"] == "early-1"
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    watch.cancel()
     call = system_pb2_grpc.SystemServiceStub(channel).Readiness(system_pb2.ReadinessRequest())
     await call
     generated = dict(await call.initial_metadata())["x-request-id"]
     assert len(generated) == 36 and dict(await call.trailing_metadata())["x-request-id"] == generated
-
-
-def stub_chat(channel: grpc.aio.Channel) -> chat_pb2_grpc.ChatServiceStub:
-    return chat_pb2_grpc.ChatServiceStub(channel)
 
 
 async def test_unary_calls_return_the_request_id_in_trailing_metadata(channel: grpc.aio.Channel) -> None:

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import register
 from tests.harness import GatewayThread
+from tests.helpers.accounts import register
+from tests.helpers.db import sql
+from tests.helpers.heartbeat import create, path, runs
+from tests.helpers.http import api
+from tests.helpers.waiting import eventually
+from tests.helpers.workspaces import add_member, new_workspace
 from tests.receivers import Receiver, Reply
-from tests.test_webhooks import eventually
-from tests.test_workspaces import add_member, api, new_workspace, sql
 
 GATEWAY_OPTIONS = {"settings": {"allow_private_urls": True, "heartbeat_min_interval_s": 2, "worker_poll_s": 0.1}}
-HOUR = 3600  # long intervals: runs are triggered by moving next_run_at, so every run below is deliberate
 
 
 @pytest.fixture
@@ -27,38 +28,11 @@ async def owner(http: aiohttp.ClientSession) -> dict:
     return await register(http)
 
 
-def path() -> str:
-    return f"/src/{uuid.uuid4().hex[:10]}"
-
-
-async def create(http: aiohttp.ClientSession, account: dict, **fields: Any) -> dict:
-    """A new config; an enabled one runs at once, and this waits for that run to end, so that each run_now after
-    it makes exactly one run."""
-    fields.setdefault("intervalSeconds", HOUR)
-    status, body, _ = await api(http, "POST", "/heartbeat", account, json=fields)
-    assert status == 200, body
-    made = body["heartbeat"]
-
-    async def first_run_over() -> list[dict] | None:
-        listed = await runs(http, account, made["id"])
-        return listed if listed and all(r["status"] != "running" for r in listed) else None
-
-    if made["enabled"]:
-        await eventually(first_run_over, what="the run a new config makes at once")
-    return made
-
-
 async def quiet_feed(http: aiohttp.ClientSession, account: dict, receiver: Receiver) -> dict:
     """An RSS config on a feed with no items, after its first run."""
     feed = path()
     receiver.feed(feed, [])
     return await create(http, account, type="rss", url=receiver.url + feed)
-
-
-async def runs(http: aiohttp.ClientSession, account: dict, heartbeat_id: str, **params: str) -> list[dict]:
-    status, body, _ = await api(http, "GET", f"/heartbeat/{heartbeat_id}/runs", account, params=params)
-    assert status == 200, body
-    return body.get("runs", [])
 
 
 async def run_now(gateway: GatewayThread, http: aiohttp.ClientSession, account: dict, heartbeat_id: str) -> dict:

@@ -17,12 +17,12 @@ import feedparser
 import pytest
 
 from server.net import feeds
-from tests.conftest import register
 from tests.harness import GatewayThread
+from tests.helpers.accounts import register
+from tests.helpers.db import sql
+from tests.helpers.heartbeat import create, path, runs
+from tests.helpers.tools import call
 from tests.receivers import Receiver, Reply, rss
-from tests.test_heartbeat import create, path, runs
-from tests.test_tools import call
-from tests.test_workspaces import sql
 
 # As tests/test_heartbeat.py: private URLs allowed (the feeds are on 127.0.0.1), a quick scheduler.
 GATEWAY_OPTIONS = {"settings": {"allow_private_urls": True, "heartbeat_min_interval_s": 2, "worker_poll_s": 0.1}}

@@ -25,12 +25,13 @@ import pytest
 from server.chat.recovery import INTERRUPTED_ERROR, INTERRUPTED_NOTICE
 from server.db.embedded import postmaster_pid
 from server.db.migrate import migrate
-from tests.conftest import Postgres, api, register, sql
 from tests.harness import GatewayThread, test_settings
+from tests.helpers.accounts import register
+from tests.helpers.db import Postgres, sql
+from tests.helpers.http import api
+from tests.helpers.processes import base_env, free_port, log_lines, serve, stop, wait_until_ready
 from tests.providers.fake_vendors import FakeVendor, Reply, openai_text_stream
 from tests.receivers import Receiver
-from tests.reliability.test_embedded_supervision import log_lines, serve, wait_until_ready
-from tests.test_cli import base_env, free_port, stop
 
 pytestmark = pytest.mark.usefixtures("clean_vendor")
 

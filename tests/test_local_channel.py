@@ -14,9 +14,9 @@ import pytest
 
 from astra.v1 import agents_pb2, agents_pb2_grpc, auth_pb2, auth_pb2_grpc, chat_pb2, chat_pb2_grpc
 from server.local_channel import LocalChannel
-from tests.conftest import unique_email
 from tests.fakes import SECRET_DETAIL, FakeChat, signal, wait_for
 from tests.harness import GatewayThread
+from tests.helpers.accounts import unique_email
 
 GATEWAY_SERVICERS = {"astra.v1.ChatService": FakeChat}
 

@@ -22,19 +22,14 @@ from server.memory.embeddings import MiniLM, single_threaded_blas
 from server.memory.indexer import BATCH
 from server.memory.writes import merge_patch, write_daily
 from tests.harness import GatewayThread
+from tests.helpers.accounts import register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import OPENAI_KEY, chat, turn
+from tests.helpers.db import sql
+from tests.helpers.http import api, metric_value
+from tests.helpers.waiting import wait_until
+from tests.helpers.workspaces import new_workspace_id
 from tests.providers.fake_vendors import FakeVendor, Reply, openai_text_stream
-from tests.test_chat import (
-    OPENAI_KEY,
-    api,
-    chat,
-    metric_value,
-    new_agent,
-    new_workspace,
-    register_users,
-    sql,
-    turn,
-    wait_until,
-)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
@@ -278,7 +273,7 @@ async def test_memory_is_private_to_the_user_and_the_workspace(
     entry = await daily(gateway, alice, home, "decision", "alice decided to buy walruses")
     day = entry["day"].isoformat()
     await wait_until(lambda: embedded(gateway), 20, "memory items embedded")
-    team = await new_workspace(http, alice, "Other team")
+    team = await new_workspace_id(http, alice, "Other team")
 
     async def views(account: dict, workspace: str | None) -> dict[str, Any]:
         _, profile, _ = await api(http, "GET", "/memory/profile", account, workspace=workspace)

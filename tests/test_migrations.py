@@ -8,7 +8,7 @@ import uuid
 import psycopg
 
 from server.db.migrate import migrate, migration_files
-from tests.conftest import Postgres
+from tests.helpers.db import Postgres
 
 
 def empty_database(postgres: Postgres) -> str:

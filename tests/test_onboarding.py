@@ -12,8 +12,9 @@ import grpc
 import pytest
 
 from astra.v1 import common_pb2, onboarding_pb2, onboarding_pb2_grpc
-from tests.conftest import bearer, register, sql
 from tests.harness import GatewayThread
+from tests.helpers.accounts import bearer, register
+from tests.helpers.db import sql
 
 
 async def setup(

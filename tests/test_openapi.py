@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, timestamp_pb2
 
+from contract.routes import Route, load_routes
 from edge.app import GATEWAY
-from edge.contract import Route, load_routes
 from edge.openapi import OPENAPI_PATH, build_document, openapi_path
-from tests.conftest import bearer, register
 from tests.harness import API_KEY, GatewayThread
+from tests.helpers.accounts import bearer, register
 
 
 async def fetch_document(http: aiohttp.ClientSession) -> dict[str, Any]:

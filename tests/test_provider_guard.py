@@ -24,8 +24,12 @@ from server.net.hosts import parse_entries
 from server.providers.base import ChatMessage, CompletionRequest, ProviderError
 from server.providers.endpoints import AgentEndpoints
 from server.providers.openai import OpenAIProvider
-from tests.conftest import Postgres, api, register, sql
 from tests.harness import GatewayThread, test_settings
+from tests.helpers.accounts import register
+from tests.helpers.chat import STREAM, chat, kinds, messages_of, sse, turn
+from tests.helpers.db import Postgres, sql
+from tests.helpers.http import api
+from tests.helpers.waiting import wait_until
 from tests.providers.fake_vendors import (
     FakeVendor,
     Reply,
@@ -35,7 +39,6 @@ from tests.providers.fake_vendors import (
     openai_error,
     openai_text_stream,
 )
-from tests.test_chat import STREAM, chat, kinds, messages_of, sse, turn, wait_until
 
 OPENAI_KEY = "sk-operator-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-operator-0123456789abcdef"

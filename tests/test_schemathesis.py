@@ -24,8 +24,8 @@ import aiohttp
 import pytest
 
 from edge.openapi import OPENAPI_PATH
-from tests.conftest import register
 from tests.harness import GatewayThread
+from tests.helpers.accounts import register
 
 EXCLUDED_OPERATIONS = ("AuthService_Logout",)
 # What the edge promises: no 5xx, and statuses, content types and bodies as documented.

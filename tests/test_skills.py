@@ -21,9 +21,12 @@ from aiohttp import web
 from server.tools.cache import cache_key
 from server.tools.catalog import BUILTIN_TOOLS, ToolSpec
 from server.tools.runtime import ToolContext, ToolOutcome, ToolRunner
-from tests.conftest import bearer
 from tests.harness import API_KEY, GatewayThread, test_settings
-from tests.test_chat import api, new_agent, of_kind, register_users, sql, sse, turn
+from tests.helpers.accounts import bearer, register_users
+from tests.helpers.agents import new_agent
+from tests.helpers.chat import of_kind, sse, turn
+from tests.helpers.db import sql
+from tests.helpers.http import api
 
 GATEWAY_OPTIONS = {"settings": {"allow_private_urls": True}}
 PAGE = "<html><head><title>Cached page</title></head><body><p>Version one of the page.</p></body></html>"
@@ -282,8 +285,7 @@ async def test_a_cached_call_costs_nothing_and_private_results_stay_with_their_u
         cost_usd_per_call=Decimal("0.25"),
     )
     assert gateway.core is not None and gateway.core.deps is not None
-    tools = ToolRunner({"crm_lookup": spec}, {"crm_lookup": lookup})
-    tools.bind(gateway.core.deps)
+    tools = ToolRunner({"crm_lookup": spec}, {"crm_lookup": lookup}, cache=gateway.core.deps.tools.cache)
 
     def run(user: str) -> ToolOutcome:
         return gateway.run(tools.run("crm_lookup", '{"q": "acme"}', ToolContext(user, "ws_1", "ses_1", "agent")))

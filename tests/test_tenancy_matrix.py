@@ -19,9 +19,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from edge.contract import load_routes
-from tests.conftest import ABSENT, add_member, api, register, sql, unique_email
+from contract.routes import load_routes
 from tests.harness import GatewayThread
+from tests.helpers.accounts import register, unique_email
+from tests.helpers.db import sql
+from tests.helpers.http import ABSENT, api
+from tests.helpers.workspaces import add_member
 
 PREFIXES = ("/workspaces", "/invitations", "/agents", "/onboarding")
 ROLES = ("owner", "admin", "member", "viewer", "outsider")

@@ -20,10 +20,13 @@ import pytest
 from psycopg.types.json import JsonbDumper
 
 from server import events
-from tests.conftest import Postgres, register
 from tests.harness import GatewayThread, test_settings
+from tests.helpers.accounts import register
+from tests.helpers.db import Postgres, sql
+from tests.helpers.http import api
+from tests.helpers.waiting import eventually
+from tests.helpers.workspaces import add_member, new_workspace
 from tests.receivers import Receiver, Reply
-from tests.test_workspaces import add_member, api, new_workspace, sql
 
 GATEWAY_OPTIONS = {"settings": {"allow_private_urls": True, "webhook_retry_schedule": (1, 1), "worker_poll_s": 0.1}}
 
@@ -41,19 +44,6 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int =
         version == "v1" and hmac.compare_digest(sig.encode(), expected)
         for version, _, sig in (s.partition(",") for s in signatures.split(" "))
     )
-
-
-async def eventually(predicate: Any, seconds: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {seconds}s (last: {value!r})")
-        await asyncio.sleep(0.05)
 
 
 async def emit(database_url: str, workspace_id: str, event_type: str, data: dict[str, Any]) -> str:

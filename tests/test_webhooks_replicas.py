@@ -14,11 +14,12 @@ import psycopg
 from psycopg.types.json import JsonbDumper
 
 from server import events
-from tests.conftest import Postgres, register
 from tests.harness import GatewayThread, test_settings
+from tests.helpers.accounts import register
+from tests.helpers.db import Postgres, sql
+from tests.helpers.http import api
+from tests.helpers.waiting import eventually
 from tests.receivers import Receiver, Reply
-from tests.test_webhooks import eventually
-from tests.test_workspaces import api, sql
 
 
 def gateways(postgres: Postgres, name: str, n: int, **overrides: object) -> tuple[str, list[GatewayThread]]:

@@ -17,23 +17,16 @@ import psycopg
 import pytest
 
 from astra.v1 import common_pb2, workspaces_pb2, workspaces_pb2_grpc
-from tests.conftest import add_member, api, register, register_users, sql, unique_email
 from tests.harness import GatewayThread
-
-
-def error_code(body: Any) -> str:
-    return body["error"]["code"]
+from tests.helpers.accounts import register, register_users, unique_email
+from tests.helpers.db import sql
+from tests.helpers.http import api, error_code
+from tests.helpers.workspaces import add_member, new_workspace
 
 
 @pytest.fixture(scope="module")
 def users(gateway: GatewayThread) -> list[dict]:
     return register_users(gateway, 4)
-
-
-async def new_workspace(http: aiohttp.ClientSession, owner: dict, name: str = "Team", **extra: Any) -> dict:
-    status, body, _ = await api(http, "POST", "/workspaces", owner, json={"name": name, **extra})
-    assert status == 200, body
-    return body["workspace"]
 
 
 async def create_agent(

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import bearer, register
 from tests.fakes import TOOL_CALL, TOOL_RESULT, FakeChat, done, proto_json, resolved, signal, wait_for, words
 from tests.harness import GatewayThread
+from tests.helpers.accounts import bearer, register
 
 GATEWAY_SERVICERS = {"astra.v1.ChatService": FakeChat}
 

@@ -22,7 +22,8 @@ from server.diagnostics.checks import event_loop_lag_ms, rss_bytes
 from server.errors import InvalidArgument, NotFound
 from server.metrics import GRPC_IN_FLIGHT
 from server.paging import after, keyset, page_limit
-from server.sessions.service import session_message
+from server.sessions.messages import session_message
+from server.system.sockets import open_sockets
 from server.timestamps import to_timestamp
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,6 @@ def _gauge_total(gauge: Any, match: tuple[str, ...] = ()) -> float:
             if not match or any(method.startswith(m) for m in match):
                 total += sample.value
     return total
-
-
-def _websocket_connections() -> int:
-    """Open /ws sockets of the edge in this process (0 in a core-only replica)."""
-    try:
-        from edge.metrics import WS_CONNECTIONS
-    except ImportError:
-        return 0
-    return int(_gauge_total(WS_CONNECTIONS))
 
 
 def _audit_message(row: dict[str, Any]) -> admin_pb2.AuditEntry:
@@ -113,7 +105,6 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             uptime_seconds=round(time.time() - started_at, 3),
             rss_bytes=rss_bytes(),
             event_loop_lag_ms=await event_loop_lag_ms(),
-            websocket_connections=_websocket_connections(),
             turns_in_flight=int(_gauge_total(GRPC_IN_FLIGHT, _TURN_METHODS)),
             db_pool=admin_pb2.DbPoolStats(
                 size=size,
@@ -127,6 +118,8 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         try:
             async with self.deps.db.transaction() as conn:
                 response.active_sessions = await store.active_sessions(conn)
+                # Every edge's, as the edges report them (server/system/sockets.py).
+                response.websocket_connections = await open_sockets(conn)
                 await self._audit(conn, "health")
         except Exception as exc:
             log.warning("admin health without database figures", extra={"error": str(exc)})
@@ -190,6 +183,3 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             await self._audit(conn, "audit", request.user_id)
         rows, token = self.deps.pages.page(scope, rows, limit, lambda last: {"id": last["id"]})
         return admin_pb2.ListAuditEntriesResponse(entries=[_audit_message(r) for r in rows], next_page_token=token)
-
-
-SERVICES = {"astra.v1.AdminService": AdminService}

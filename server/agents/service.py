@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 from google.protobuf import struct_pb2
 
 from astra.v1 import agents_pb2, agents_pb2_grpc, common_pb2
 from server.agents import store
+from server.agents.create import create_agent, default_model
 from server.agents.resolve import ResolvedAgent, agent_message, resolve, resolve_cached
-from server.agents.validate import check_base_url, check_id, normalise, to_document
+from server.agents.validate import check_base_url, normalise, to_document
 from server.audit.log import record
 from server.context import Principal, current_principal
 from server.deps import Deps
@@ -24,34 +23,6 @@ from server.workspaces.access import require_writer
 
 ORIGINS = ("", "own", "granted", "global")
 READONLY_GRANT = "the agent is granted read-only to this workspace: it can be seen, not chatted with"
-
-
-async def default_model(conn: Any, workspace_id: str) -> str:
-    cur = await conn.execute("SELECT settings->>'defaultModel' AS model FROM workspaces WHERE id = %s", (workspace_id,))
-    row = await cur.fetchone()
-    return (row or {}).get("model") or ""
-
-
-async def create_agent(
-    conn: Any, deps: Deps, workspace_id: str, user_id: str, agent: common_pb2.Agent, prefix: str = ""
-) -> common_pb2.Agent:
-    """Validates and inserts one agent of the workspace, with its first version; call inside a transaction."""
-    check_id(agent.id, f"{prefix}id")
-    agent = normalise(agent, deps.catalog, await default_model(conn, workspace_id), prefix)
-    enforce(agent.model, *await workspaces.restrictions(conn, workspace_id))
-    await store.insert(conn, agent.id, workspace_id, agent.model, to_document(agent), user_id)
-    await record(
-        conn,
-        actor=user_id,
-        action="agent.create",
-        target_user_id=user_id,
-        workspace_id=workspace_id,
-        details={"model": agent.model},
-        target=agent.id,
-    )
-    row = await store.visible(conn, workspace_id, agent.id)
-    assert row is not None
-    return agent_message(row)
 
 
 def _set_etag(context: grpc.aio.ServicerContext, etag: str) -> None:
@@ -79,7 +50,9 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
         require_writer(principal.role, "create agents")
         await check_base_url(request.agent, self.deps.settings)  # resolves the host: before holding a connection
         async with self.deps.db.transaction() as conn:
-            agent = await create_agent(conn, self.deps, principal.workspace_id, principal.user_id, request.agent)
+            agent = await create_agent(
+                conn, self.deps.catalog, principal.workspace_id, principal.user_id, request.agent
+            )
         _set_etag(context, agent.etag)
         return agents_pb2.CreateAgentResponse(agent=agent)
 
@@ -219,6 +192,3 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
             can_chat=not reason,
             cannot_chat_reason=reason,
         )
-
-
-SERVICES = {"astra.v1.AgentsService": AgentsService}

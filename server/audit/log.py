@@ -14,7 +14,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from server.context import request_id_var
+from server.context import principal_var, request_id_var
 
 GENESIS = "0" * 64
 # Any constant works; it only has to be the same in every replica (and differ from the migrations' key).
@@ -54,7 +54,11 @@ async def record(
     details: dict[str, Any] | None = None,
     target: str = "",
 ) -> None:
-    """Appends one entry; call inside the transaction of the change it records."""
+    """Appends one entry; call inside the transaction of the change it records. A change made with a personal API
+    key names the key in details.apiKeyId."""
+    principal = principal_var.get()
+    if principal is not None and principal.api_key_id:
+        details = {**(details or {}), "apiKeyId": principal.api_key_id}
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
     cur = await conn.execute(
         "SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS id,"

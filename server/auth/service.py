@@ -1,4 +1,5 @@
-"""AuthService: register, login, refresh with reuse detection, logout, introspect."""
+"""AuthService: register, login, refresh with reuse detection, logout, introspect; personal API keys are in
+server/auth/key_service.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import grpc
 from astra.v1 import auth_pb2, auth_pb2_grpc
 from server.audit.log import ANONYMOUS_ACTOR, record
 from server.auth import passwords, store
+from server.auth.key_service import ApiKeyMethods
 from server.auth.throttle import LoginThrottle
 from server.auth.tokens import hash_refresh_token, new_refresh_token
 from server.chat import ratelimit
 from server.context import client_address_var, current_principal
 from server.deps import Deps
-from server.errors import InvalidArgument, Unauthenticated
+from server.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from server.ids import new_id
 from server.timestamps import to_timestamp
 
@@ -43,7 +45,7 @@ def _user_message(row: dict[str, Any]) -> auth_pb2.User:
     )
 
 
-class AuthService(auth_pb2_grpc.AuthServiceServicer):
+class AuthService(ApiKeyMethods, auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, deps: Deps):
         self.deps = deps
         self.throttle = LoginThrottle(deps.settings.login_max_failures, deps.settings.login_window_s)
@@ -163,6 +165,9 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.LogoutRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.LogoutResponse:
         principal = current_principal()
+        if principal.api_key_id:
+            # Logging out revokes the owner's sessions: not something a key (perhaps leaked) may do.
+            raise PermissionDenied("an API key cannot log out; revoke the key instead (DELETE /auth/keys/{id})")
         async with self.deps.db.transaction() as conn:
             revoked = await store.revoke_user(conn, principal.user_id, round(time.time(), 3))
             await record(
@@ -184,8 +189,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             user_id=principal.user_id,
             workspace_id=principal.workspace_id,
             role=principal.role,
-            expires_at=to_timestamp(datetime.fromtimestamp(principal.token_expires_at, UTC)),
+            expires_at=to_timestamp(
+                datetime.fromtimestamp(principal.token_expires_at, UTC) if principal.token_expires_at else None
+            ),
+            api_key_id=principal.api_key_id,
         )
-
-
-SERVICES = {"astra.v1.AuthService": AuthService}

@@ -14,7 +14,7 @@ from server.chat.reply import run_to_end
 from server.chat.turn import TurnEngine, TurnRequest
 from server.context import Principal
 from server.deps import Deps
-from server.errors import AstraError, InvalidArgument, NotFound, PermissionDenied
+from server.errors import AstraError, DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,6 @@ DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S = 120, 900
 MAX_BATCH_USERS = 100
 DEFAULT_CONCURRENCY, MAX_CONCURRENCY = 5, 20
 DEFAULT_SURFACE = "autonomous"
-
-
-class DeadlineExceeded(AstraError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 @dataclass(frozen=True)
@@ -131,6 +127,3 @@ class AutonomousService(autonomous_pb2_grpc.AutonomousServiceServicer):
         return autonomous_pb2.RunTaskBatchResponse(
             results=results, succeeded=succeeded, failed=len(results) - succeeded, usage=usage
         )
-
-
-SERVICES = {"astra.v1.AutonomousService": AutonomousService}

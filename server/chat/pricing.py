@@ -2,7 +2,7 @@
 
 The shipped table can be overridden or extended at start-up with ASTRA_PRICING_FILE (YAML or JSON:
 {"provider/model": {"input": usd_per_million, "output": usd_per_million}}), for negotiated rates, new models or
-self-hosted ones that do cost something.
+self-hosted ones that do cost something. Core.start builds the deployment's Prices once and hands it to the turns.
 """
 
 from __future__ import annotations
@@ -32,10 +32,7 @@ SHIPPED_PRICES: dict[str, tuple[Decimal, Decimal]] = {
     "anthropic/claude-sonnet-4-0": (Decimal("3.00"), Decimal("15.00")),
     "anthropic/claude-opus-4-0": (Decimal("15.00"), Decimal("75.00")),
 }
-# What cost_usd reads: the shipped table with the pricing file's entries over it (see configure).
-PRICES: dict[str, tuple[Decimal, Decimal]] = dict(SHIPPED_PRICES)
 _MILLION = Decimal(1_000_000)
-_warned: set[str] = set()
 
 
 def _price(value: Any, where: str) -> Decimal:
@@ -75,21 +72,26 @@ def load_overrides(path: str) -> dict[str, tuple[Decimal, Decimal]]:
     return prices
 
 
-def configure(pricing_file: str) -> None:
-    """Rebuilds the table from the shipped prices and the pricing file (none: the shipped prices alone)."""
-    overrides = load_overrides(pricing_file) if pricing_file else {}
-    PRICES.clear()
-    PRICES.update(SHIPPED_PRICES)
-    PRICES.update(overrides)
-    if overrides:
-        log.info("model prices overridden", extra={"file": pricing_file, "models": sorted(overrides)})
+class Prices:
+    """The deployment's price table: the shipped prices with the pricing file's entries over them."""
 
+    def __init__(self, overrides: dict[str, tuple[Decimal, Decimal]] | None = None):
+        self.table = {**SHIPPED_PRICES, **(overrides or {})}
+        self._warned: set[str] = set()
 
-def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    price = PRICES.get(model)
-    if price is None:
-        if model not in _warned and not model.startswith("local/"):
-            _warned.add(model)
-            log.warning("no price for model; its usage is recorded at 0 USD", extra={"model": model})
-        return Decimal(0)
-    return (price[0] * prompt_tokens + price[1] * completion_tokens) / _MILLION
+    @classmethod
+    def load(cls, pricing_file: str) -> Prices:
+        """The shipped prices and the pricing file's (none: the shipped prices alone); ConfigError on a bad file."""
+        overrides = load_overrides(pricing_file) if pricing_file else {}
+        if overrides:
+            log.info("model prices overridden", extra={"file": pricing_file, "models": sorted(overrides)})
+        return cls(overrides)
+
+    def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        price = self.table.get(model)
+        if price is None:
+            if model not in self._warned and not model.startswith("local/"):
+                self._warned.add(model)
+                log.warning("no price for model; its usage is recorded at 0 USD", extra={"model": model})
+            return Decimal(0)
+        return (price[0] * prompt_tokens + price[1] * completion_tokens) / _MILLION

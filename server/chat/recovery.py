@@ -33,8 +33,8 @@ from server import events
 from server.chat import presence
 from server.context import Principal
 from server.db.lease import LEASE_LOCK_SPACE, Lease
+from server.db.outage import Outage
 from server.sessions import store as sessions
-from server.workers.outage import Outage
 
 if TYPE_CHECKING:
     from server.db.database import Database

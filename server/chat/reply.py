@@ -7,25 +7,25 @@ from contextlib import aclosing
 from typing import Any
 
 from astra.v1 import chat_pb2
+from contract.errors import ErrorCode
 from server.chat.turn import TurnEngine, TurnRequest
 from server.context import Principal
-from server.errors import AstraError, ResourceExhausted, Unavailable
+from server.errors import AstraError, Unavailable
 
 
 def stream_error(error: chat_pb2.StreamError) -> AstraError:
-    """The status a turn's terminal error event becomes when there is no stream to carry it."""
-    if error.code == "rate_limited":
-        return ResourceExhausted(error.message, retry_after=error.retry_after_ms / 1000)
-    if error.code == "provider_unavailable":
-        return Unavailable(error.message, retry_after=error.retry_after_ms / 1000 if error.retry_after_ms else None)
-    return Unavailable(error.message, http_status=502)  # the vendor refused: a bad gateway, not our client's fault
+    """The status a turn's terminal error event becomes when there is no stream to carry it: its code's gRPC and
+    HTTP status (contract/errors.py; provider_error is a 502). A code the contract does not know is the provider's."""
+    code = ErrorCode.of_wire(error.code) or ErrorCode.PROVIDER_ERROR
+    return AstraError(error.message, retry_after=error.retry_after_ms / 1000 or None, error=code)
 
 
 async def run_to_end(
     engine: TurnEngine, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None = None
 ) -> dict[str, Any]:
     """The fields of the chat-response shape (content, session_id, tools_used, usage, model, overhead_ms,
-    message_id) from the turn's stream_done; its error event raised as a status. `admitted`: see TurnEngine._open."""
+    message_id) from the turn's stream_done; its error event raised as a status. `admitted`: see
+    server/chat/opening.py, Opening.open."""
     async with aclosing(engine.stream(principal, request, admitted)) as events:
         async for event in events:
             if event.HasField("error"):

@@ -163,6 +163,3 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         return chat_pb2.GetAgentHealthResponse(
             status="degraded" if degraded else "ok", providers=providers, turns_in_flight=self.deps.foreground.active
         )
-
-
-SERVICES = {"astra.v1.ChatService": ChatService}

@@ -1,4 +1,4 @@
-"""CostsService: the current workspace's spend by agent, provider, model, tool, month and day.
+"""CostsService: the current workspace's spend by agent, provider, model, tool, personal API key, month and day.
 
 Any member of the workspace may read it (the auth interceptor has already refused non-members). Months and days
 are UTC. Prices come from server.chat.pricing, whose table the pricing file (ASTRA_PRICING_FILE) may override.
@@ -99,6 +99,7 @@ class CostsService(costs_pb2_grpc.CostsServiceServicer):
             by_agent=[_bucket(r) for r in groups["agent"]],
             by_provider=[_bucket(r) for r in groups["provider"]],
             by_month=by_month,
+            by_api_key=[_bucket(r) for r in groups["api_key"]],
         )
 
     async def GetCostBreakdown(
@@ -107,10 +108,10 @@ class CostsService(costs_pb2_grpc.CostsServiceServicer):
         workspace_id = current_principal().workspace_id
         start, end = date_range(request.start_date.strip(), request.end_date.strip(), datetime.now(UTC).date())
         since, until = _midnight(start), _midnight(end + timedelta(days=1))
-        agent_id = request.agent_id.strip()
+        agent_id, api_key_id = request.agent_id.strip(), request.api_key_id.strip()
         async with self.deps.db.connection() as conn:
-            groups = await store.spend(conn, workspace_id, since, until, "YYYY-MM-DD", agent_id)
-            tools = await store.spend_by_tool(conn, workspace_id, since, until, agent_id)
+            groups = await store.spend(conn, workspace_id, since, until, "YYYY-MM-DD", agent_id, api_key_id)
+            tools = await store.spend_by_tool(conn, workspace_id, since, until, agent_id, api_key_id)
         days = [f"{start + timedelta(days=n):%Y-%m-%d}" for n in range((end - start).days + 1)]
         return costs_pb2.GetCostBreakdownResponse(
             start_date=start.isoformat(),
@@ -122,7 +123,5 @@ class CostsService(costs_pb2_grpc.CostsServiceServicer):
             by_model=[_bucket(r) for r in groups["model"]],
             by_tool=[_bucket(r) for r in tools],
             by_day=_series(days, groups["period"]),
+            by_api_key=[_bucket(r) for r in groups["api_key"]],
         )
-
-
-SERVICES = {"astra.v1.CostsService": CostsService}

@@ -90,6 +90,3 @@ class DiagnosticsService(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
         return diagnostics_pb2.ListDiagnosticRunsResponse(
             runs=[json_format.ParseDict(r, diagnostics_pb2.DiagnosticRun(), ignore_unknown_fields=True) for r in runs]
         )
-
-
-SERVICES = {"astra.v1.DiagnosticsService": DiagnosticsService}

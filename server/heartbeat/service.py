@@ -15,7 +15,7 @@ from server.errors import InvalidArgument, NotFound
 from server.heartbeat import store
 from server.paging import after, keyset, page_limit
 from server.timestamps import to_timestamp
-from server.webhooks.service import check_url
+from server.webhooks.validate import check_url
 from server.workspaces.access import require_writer
 
 TYPES, METHODS, RUN_STATUSES = ("rss", "http"), ("GET", "HEAD"), ("ok", "fired", "error")
@@ -180,6 +180,3 @@ class HeartbeatService(heartbeat_pb2_grpc.HeartbeatServiceServicer):
             if not await store.delete(conn, principal.workspace_id, request.heartbeat_id):
                 raise NotFound(f"heartbeat {request.heartbeat_id} not found")
         return heartbeat_pb2.DeleteHeartbeatResponse()
-
-
-SERVICES = {"astra.v1.HeartbeatService": HeartbeatService}

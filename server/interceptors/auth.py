@@ -1,5 +1,6 @@
 """Auth from the contract: each method's astra.v1.auth option says whether a JWT, an API key or nothing
-is required; a verified caller is bound as the call's Principal."""
+is required; a verified caller is bound as the call's Principal. Where a JWT is required, a personal API key
+(`Bearer ak_…`, server/auth/keys.py) is accepted too."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import hmac
 
 import grpc
 
+from contract.services import AUTH_API_KEY, AUTH_NONE, auth_level_of
 from server.auth import store
+from server.auth.keys import KeyAuthenticator, is_key
 from server.auth.tokens import AccessTokens
 from server.context import Principal, principal_var
-from server.contract import AUTH_API_KEY, AUTH_NONE, auth_level
 from server.db.database import Database
 from server.db.notified import NotifiedCache
 from server.errors import NotFound, Unauthenticated
@@ -18,11 +20,20 @@ from server.interceptors.base import Layer, metadata_value
 
 
 class AuthLayer(Layer):
-    def __init__(self, tokens: AccessTokens, db: Database, memberships: NotifiedCache, api_keys: tuple[str, ...]):
+    def __init__(
+        self,
+        tokens: AccessTokens,
+        db: Database,
+        memberships: NotifiedCache,
+        api_keys: tuple[str, ...],
+        api_key_rows: NotifiedCache | None = None,
+    ):
         self.tokens = tokens
         self.db = db
         self.memberships = memberships
         self.api_keys = [k.encode() for k in api_keys]
+        # Without a listened-to cache (server/auth/cache.py) keys are looked up on every call.
+        self.keys = KeyAuthenticator(db, api_key_rows or NotifiedCache("astra_api_keys"), memberships)
 
     def _check_api_key(self, context: grpc.aio.ServicerContext) -> Principal:
         presented = metadata_value(context, "x-api-key").encode()
@@ -40,8 +51,10 @@ class AuthLayer(Layer):
         scheme, _, token = metadata_value(context, "authorization").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("a bearer token is required in the Authorization header")
-        claims = self.tokens.verify(token.strip())
         workspace_id = metadata_value(context, "x-workspace-id").strip() or None
+        if is_key(token.strip()):
+            return await self.keys.principal(token.strip(), workspace_id)
+        claims = self.tokens.verify(token.strip())
         row = await self.memberships.read(
             claims.user_id, workspace_id, self.db, lambda conn: store.membership(conn, claims.user_id, workspace_id)
         )
@@ -61,7 +74,7 @@ class AuthLayer(Layer):
         )
 
     async def before(self, method: str, context: grpc.aio.ServicerContext) -> None:
-        level = auth_level(method)
+        level = auth_level_of(method)
         if level == AUTH_NONE:
             return
         principal = self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(context)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any, NoReturn
@@ -12,6 +11,7 @@ import grpc
 import psycopg
 import psycopg_pool
 
+from contract.metadata import RETRY_AFTER, http_status_trailer, retry_after_trailers
 from server.context import request_id_var
 from server.errors import AstraError
 from server.interceptors.base import Layer, StreamBehavior, UnaryBehavior, add_trailers
@@ -26,11 +26,9 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
     if isinstance(exc, AstraError):
         trailers = []
         if exc.retry_after is not None:
-            # Whole seconds for HTTP's Retry-After; milliseconds for clients that want precision (/ws frames).
-            trailers.append(("retry-after", str(max(1, math.ceil(exc.retry_after)))))
-            trailers.append(("retry-after-ms", str(max(1, math.ceil(exc.retry_after * 1000)))))
+            trailers.extend(retry_after_trailers(exc.retry_after))
         if exc.http_status is not None:
-            trailers.append(("x-http-status", str(exc.http_status)))
+            trailers.append(http_status_trailer(exc.http_status))
         if trailers:
             add_trailers(context, *trailers)
         await context.abort(exc.code, exc.message)
@@ -41,7 +39,7 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
         )
     if isinstance(exc, _UNAVAILABLE):
         log.warning("database unavailable", extra={"method": method, "error": str(exc)})
-        add_trailers(context, ("retry-after", "1"))
+        add_trailers(context, (RETRY_AFTER, "1"))
         await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry shortly")
     log.exception("unhandled error", extra={"method": method})
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id_var.get()})")

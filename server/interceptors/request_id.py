@@ -9,21 +9,13 @@ queue (about 0.15 ms). The edge of `astra serve`, calling in-process, knows the 
 from __future__ import annotations
 
 import ipaddress
-import re
-import uuid
 
 import grpc
 
+from contract.metadata import REQUEST_ID, request_id
 from server.context import client_address_var, request_id_var
 from server.interceptors.base import Layer, metadata_value
 from server.local_channel import PEER as IN_PROCESS_PEER
-
-_VISIBLE_ID = re.compile(r"[!-~]{1,128}")
-
-
-def valid_request_id(value: str) -> bool:
-    """1-128 visible ASCII characters, as the edge also requires."""
-    return _VISIBLE_ID.fullmatch(value) is not None
 
 
 def peer_address(peer: str) -> str:
@@ -69,13 +61,11 @@ class RequestIdLayer(Layer):
         return verdict
 
     async def before(self, method: str, context: grpc.aio.ServicerContext) -> None:
-        rid = metadata_value(context, "x-request-id")
-        if not valid_request_id(rid):
-            rid = str(uuid.uuid4())
+        rid = request_id(metadata_value(context, REQUEST_ID))
         # Each RPC runs in its own task, so setting the variable never leaks into another call.
         request_id_var.set(rid)
         client_address_var.set(self.client_address(context))
         # Set before the call runs so an error's status carries it too; handlers add theirs with add_trailers.
-        context.set_trailing_metadata((("x-request-id", rid),))
+        context.set_trailing_metadata(((REQUEST_ID, rid),))
         if context.peer() != IN_PROCESS_PEER:
-            await context.send_initial_metadata((("x-request-id", rid),))
+            await context.send_initial_metadata(((REQUEST_ID, rid),))

@@ -11,7 +11,7 @@ from server.memory.embeddings import Embedder, get_embedder
 
 if TYPE_CHECKING:
     from server.config import Settings
-    from server.deps import Deps
+    from server.db.database import Database
 
 TIERS = ("session", "daily", "profile", "notes")
 
@@ -48,7 +48,8 @@ def _source_id(row: dict[str, Any]) -> str:
 
 
 async def search(
-    deps: Deps,
+    db: Database,
+    embedder: Embedder,
     user_id: str,
     workspace_id: str,
     text: str,
@@ -57,7 +58,7 @@ async def search(
     skip_session: str | None = None,
 ) -> list[Hit]:
     """The caller's memories in the workspace that best match `text`, best first."""
-    vectors = await embedder_for(deps.settings).embed([text])
-    async with deps.db.transaction() as conn:
+    vectors = await embedder.embed([text])
+    async with db.transaction() as conn:
         rows = await store.search(conn, user_id, workspace_id, vectors[0], text, list(tiers), limit, skip_session)
     return [Hit(r["tier"], _source_id(r), r["content"], r["score"], r["created_at"], r["similarity"]) for r in rows]

@@ -12,8 +12,8 @@ from astra.v1 import memory_pb2, memory_pb2_grpc
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import InvalidArgument, NotFound
-from server.memory import binding, store
-from server.memory.search import TIERS, search
+from server.memory import store
+from server.memory.search import TIERS, embedder_for, search
 from server.memory.writes import (
     MAX_PROFILE_BYTES,
     MemoryInputError,
@@ -70,7 +70,6 @@ def _note(index: int, row: dict[str, Any]) -> memory_pb2.Note:
 class MemoryService(memory_pb2_grpc.MemoryServiceServicer):
     def __init__(self, deps: Deps):
         self.deps = deps
-        binding.bind(deps)  # the memory tools reach the database through this
 
     async def SearchMemory(
         self, request: memory_pb2.SearchMemoryRequest, context: grpc.aio.ServicerContext
@@ -85,7 +84,15 @@ class MemoryService(memory_pb2_grpc.MemoryServiceServicer):
         unknown = sorted(set(tiers) - set(TIERS))
         if unknown:
             raise InvalidArgument(f"unknown tier {unknown[0]!r} (known: {', '.join(TIERS)})")
-        hits = await search(self.deps, p.user_id, p.workspace_id, text, tiers, page_limit(request.limit))
+        hits = await search(
+            self.deps.db,
+            embedder_for(self.deps.settings),
+            p.user_id,
+            p.workspace_id,
+            text,
+            tiers,
+            page_limit(request.limit),
+        )
         return memory_pb2.SearchMemoryResponse(
             hits=[
                 memory_pb2.MemorySearchHit(
@@ -204,6 +211,3 @@ class MemoryService(memory_pb2_grpc.MemoryServiceServicer):
         if not deleted:
             raise NotFound(f"no note at index {request.index}")
         return memory_pb2.DeleteNoteResponse()
-
-
-SERVICES = {"astra.v1.MemoryService": MemoryService}

@@ -7,14 +7,15 @@ import asyncio
 import grpc
 
 from astra.v1 import onboarding_pb2, onboarding_pb2_grpc
-from server.agents.service import create_agent
+from server.agents.create import create_agent
 from server.agents.validate import check_base_url
 from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
 from server.errors import InvalidArgument
 from server.workspaces import store as workspaces
-from server.workspaces.service import check_settings, check_workspace_spec, workspace_message
+from server.workspaces.messages import workspace_message
+from server.workspaces.validate import check_settings, check_workspace_spec
 
 MAX_AGENTS = 50
 
@@ -53,12 +54,9 @@ class OnboardingService(onboarding_pb2_grpc.OnboardingServiceServicer):
                 target=workspace_id,
             )
             agents = [
-                await create_agent(conn, self.deps, workspace_id, user_id, agent, prefix=f"agents[{i}].")
+                await create_agent(conn, self.deps.catalog, workspace_id, user_id, agent, prefix=f"agents[{i}].")
                 for i, agent in enumerate(request.agents)
             ]
             row = await workspaces.get_workspace(conn, workspace_id, user_id)
         assert row is not None
         return onboarding_pb2.SetupResponse(workspace=workspace_message(row), agents=agents)
-
-
-SERVICES = {"astra.v1.OnboardingService": OnboardingService}

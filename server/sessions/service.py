@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
-from astra.v1 import common_pb2, sessions_pb2, sessions_pb2_grpc
+from astra.v1 import sessions_pb2, sessions_pb2_grpc
 from server import events
 from server.agents.resolve import resolve
 from server.context import current_principal
@@ -15,50 +13,12 @@ from server.errors import FailedPrecondition, InvalidArgument, NotFound, Permiss
 from server.paging import after, keyset, page_limit
 from server.restrictions import enforce
 from server.sessions import store
+from server.sessions.messages import message_message, session_message
 from server.timestamps import to_timestamp
 from server.workspaces import store as workspaces
 
 STATUSES = ("", "active", "archived")
 ROLES = ("", "user", "assistant", "tool", "system")
-
-
-def session_message(row: dict[str, Any]) -> common_pb2.Session:
-    return common_pb2.Session(
-        id=row["id"],
-        agent_id=row["agent_id"],
-        workspace_id=row["workspace_id"],
-        user_id=row["user_id"],
-        surface=row["surface"],
-        surface_id=row["surface_id"],
-        status=row["status"],
-        message_count=row["message_count"],
-        created_at=to_timestamp(row["created_at"]),
-        last_activity_at=to_timestamp(row["last_activity_at"]),
-    )
-
-
-def message_message(row: dict[str, Any]) -> sessions_pb2.Message:
-    calls = ((row["tool_calls"] or {}).get("calls")) or []
-    message = sessions_pb2.Message(
-        id=row["id"],
-        session_id=row["session_id"],
-        role=row["role"],
-        content=row["content"],
-        agent_id=row["agent_id"] or "",
-        tool_calls=[sessions_pb2.MessageToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for c in calls],
-        tool_call_id=row["tool_call_id"] or "",
-        created_at=to_timestamp(row["created_at"]),
-    )
-    if row["role"] == "assistant" and (row["prompt_tokens"] or row["completion_tokens"]):
-        message.usage.CopyFrom(
-            common_pb2.Usage(
-                prompt_tokens=row["prompt_tokens"],
-                completion_tokens=row["completion_tokens"],
-                total_tokens=row["prompt_tokens"] + row["completion_tokens"],
-                cost_usd=float(row["cost_usd"]),
-            )
-        )
-    return message
 
 
 class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
@@ -194,6 +154,3 @@ class SessionsService(sessions_pb2_grpc.SessionsServiceServicer):
         return sessions_pb2.HandoffSessionResponse(
             session=session_message(updated), previous_agent_id=previous, handoff_message_id=row["id"]
         )
-
-
-SERVICES = {"astra.v1.SessionsService": SessionsService}

@@ -265,10 +265,13 @@ async def record_usage(
     prompt_tokens: int,
     completion_tokens: int,
     cost_usd: Decimal,
+    api_key_id: str = "",
 ) -> None:
+    """One turn's usage; `api_key_id` names the personal API key the turn was run with (Principal.api_key_id), for
+    /costs by key and the key's monthly budget."""
     await conn.execute(
         "INSERT INTO usage_records (id, workspace_id, user_id, agent_id, session_id, provider, model, prompt_tokens,"
-        " completion_tokens, cost_usd) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " completion_tokens, cost_usd, api_key_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             new_id("use"),
             workspace_id,
@@ -280,6 +283,7 @@ async def record_usage(
             prompt_tokens,
             completion_tokens,
             cost_usd,
+            api_key_id or None,
         ),
     )
 

@@ -104,6 +104,3 @@ class SkillsService(skills_pb2_grpc.SkillsServiceServicer):
             raise NotFound(f"tool {tool} not found")
         cleared = await self.cache.clear(tool)
         return skills_pb2.ClearSkillCacheResponse(cleared_entries=cleared, tool=tool)
-
-
-SERVICES = {"astra.v1.SkillsService": SkillsService}

@@ -11,22 +11,26 @@ from google.api import httpbody_pb2
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from astra.v1 import system_pb2, system_pb2_grpc
+from contract.errors import ErrorCode
+from contract.metadata import http_status_trailer
 from server import __version__
 from server.db.migrate import pending
 from server.deps import Deps
 from server.interceptors.base import add_trailers, metadata_value
+from server.system.sockets import SocketReports
 
 Check = Callable[[], Awaitable[str]]  # returns a failure detail, or "" when fine
 
 
-def _http_status(context: grpc.aio.ServicerContext, status: int) -> None:
-    # The body stays a normal response; the edge answers with this HTTP status.
-    add_trailers(context, ("x-http-status", str(status)))
+def _unavailable(context: grpc.aio.ServicerContext) -> None:
+    # The body stays a normal response (what is down, and why); the edge answers with UNAVAILABLE's HTTP status.
+    add_trailers(context, http_status_trailer(ErrorCode.UNAVAILABLE.http))
 
 
 class SystemService(system_pb2_grpc.SystemServiceServicer):
     def __init__(self, deps: Deps):
         self.deps = deps
+        self.socket_reports = SocketReports(deps.db, deps.settings.trusted_proxies)
 
     async def _query(self, sql: str) -> object:
         async with self.deps.db.connection() as conn:
@@ -79,7 +83,7 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         down = [c for c in checks if c.status != "ok"]
         status = "down" if any(c.required for c in down) else "degraded" if down else "ok"
         if status == "down":
-            _http_status(context, 503)
+            _unavailable(context)
         return system_pb2.HealthResponse(
             status=status,
             checks=checks,
@@ -95,13 +99,13 @@ class SystemService(system_pb2_grpc.SystemServiceServicer):
         draining = health.draining or metadata_value(context, "x-edge-draining") == "1"
         reason = "draining" if draining else "" if health.db_ok else "database unavailable"
         if reason:
-            _http_status(context, 503)
+            _unavailable(context)
+        if health.db_ok:
+            # Edges report their open /ws sockets on this call every few seconds (server/system/sockets.py).
+            await self.socket_reports.note(context)
         return system_pb2.ReadinessResponse(ready=not reason, reason=reason)
 
     async def Metrics(
         self, request: system_pb2.MetricsRequest, context: grpc.aio.ServicerContext
     ) -> httpbody_pb2.HttpBody:
         return httpbody_pb2.HttpBody(content_type=CONTENT_TYPE_LATEST, data=generate_latest(REGISTRY))
-
-
-SERVICES = {"astra.v1.SystemService": SystemService}

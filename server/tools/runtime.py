@@ -19,7 +19,8 @@ from server.tools.cache import ToolCache, cache_key
 from server.tools.catalog import ToolSpec
 
 if TYPE_CHECKING:
-    from server.deps import Deps
+    from server.memory.access import MemoryAccess
+    from server.sessions.history import MessageSearch
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,33 @@ class ToolInputError(Exception):
 
 
 @dataclass(frozen=True)
+class Outbound:
+    """What the web tools may reach: private and loopback addresses only when the operator allows them."""
+
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What handlers may use beyond their arguments, and nothing more: the caller's memory, full-text search over
+    their messages, the outbound rules. Missing ones (None) make the tools that need them answer an error."""
+
+    memory: MemoryAccess | None = None
+    messages: MessageSearch | None = None
+    outbound: Outbound | None = None
+
+
+@dataclass(frozen=True)
 class ToolContext:
     user_id: str
     workspace_id: str
     session_id: str
     agent_id: str
     timezone: str = ""
-    # Filled in by the runner: settings (allow_private_urls, ...) and the database, for handlers that need them.
-    deps: Deps | None = field(default=None, compare=False, repr=False)
+    # The runner fills in those left None from its Capabilities.
+    memory: MemoryAccess | None = field(default=None, compare=False, repr=False)
+    messages: MessageSearch | None = field(default=None, compare=False, repr=False)
+    outbound: Outbound | None = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[dict[str, Any], ToolContext], Awaitable[str]]
@@ -63,17 +83,21 @@ class _Result:
 
 
 class ToolRunner:
-    def __init__(self, specs: dict[str, ToolSpec], handlers: dict[str, Handler], timeout_s: float = 15.0):
+    def __init__(
+        self,
+        specs: dict[str, ToolSpec],
+        handlers: dict[str, Handler],
+        timeout_s: float = 15.0,
+        *,
+        cache: ToolCache | None = None,
+        capabilities: Capabilities = Capabilities(),
+    ):
         self.specs = specs
         self.handlers = handlers
         self.timeout_s = timeout_s
-        self.deps: Deps | None = None
-        self.cache: ToolCache | None = None
-
-    def bind(self, deps: Deps) -> None:
-        """Gives handlers the deployment's settings and database, and turns on the shared result cache."""
-        self.deps = deps
-        self.cache = ToolCache(deps.db)
+        # The shared result cache (server/tools/cache.py); without one every call runs its handler.
+        self.cache = cache
+        self.capabilities = capabilities
 
     async def run(self, name: str, arguments: str, context: ToolContext) -> ToolOutcome:
         started = time.perf_counter()
@@ -106,8 +130,7 @@ class ToolRunner:
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "arguments"
             raise ToolInputError(f"invalid arguments ({where}): {exc.message}") from None
-        if context.deps is None and self.deps is not None:
-            context = replace(context, deps=self.deps)
+        context = self._equip(context)
         cache = self.cache if spec.cache_ttl_s > 0 else None
         key = cache_key(spec, parsed, context.user_id, context.workspace_id) if cache else ""
         if cache is not None:
@@ -119,6 +142,15 @@ class ToolRunner:
         if cache is not None:
             await self._cache_call(cache.put(name, key, text[:MAX_RESULT_CHARS], spec.cache_ttl_s), name)
         return _Result(text, cost_usd=spec.cost_usd_per_call)
+
+    def _equip(self, context: ToolContext) -> ToolContext:
+        given = self.capabilities
+        return replace(
+            context,
+            memory=context.memory or given.memory,
+            messages=context.messages or given.messages,
+            outbound=context.outbound or given.outbound,
+        )
 
     @staticmethod
     async def _cache_call(call: Awaitable[Any], tool: str) -> Any:

@@ -14,13 +14,12 @@ from server.context import current_principal
 from server.deps import Deps
 from server.errors import InvalidArgument, NotFound
 from server.ids import new_id
-from server.net import ssrf
 from server.paging import after, keyset, page_limit
 from server.timestamps import to_timestamp
 from server.webhooks import delivery, signing, store
+from server.webhooks.validate import check_description, check_events, check_url
 from server.workspaces.access import require_writer
 
-MAX_URL, MAX_DESCRIPTION = 2048, 500
 DELIVERY_STATUSES = ("delivered", "pending", "failed")
 
 
@@ -52,35 +51,6 @@ def delivery_message(row: dict[str, Any]) -> webhooks_pb2.WebhookDelivery:
         delivered_at=to_timestamp(row["delivered_at"]),
         created_at=to_timestamp(row["created_at"]),
     )
-
-
-async def check_url(url: str, allow_private: bool, field: str = "url") -> str:
-    """The URL, if the SSRF guard lets it through now; INVALID_ARGUMENT otherwise (it is checked again per send)."""
-    url = url.strip()
-    if not url:
-        raise InvalidArgument(f"{field} is required")
-    if len(url) > MAX_URL:
-        raise InvalidArgument(f"{field} must be at most {MAX_URL} characters")
-    try:
-        await ssrf.resolve_checked(url, allow_private)
-    except ssrf.BlockedURL as exc:
-        raise InvalidArgument(f"{field} is refused: {exc}") from None
-    return url
-
-
-def check_events(values: list[str]) -> list[str]:
-    if not values:
-        raise InvalidArgument('events must list at least one event type (or "*")')
-    for value in values:
-        if value != "*" and value not in events.EVENT_TYPES:
-            raise InvalidArgument(f"events: unknown event type {value!r} (known: {', '.join(events.EVENT_TYPES)}, *)")
-    return sorted(set(values))
-
-
-def check_description(value: str) -> str:
-    if len(value) > MAX_DESCRIPTION:
-        raise InvalidArgument(f"description must be at most {MAX_DESCRIPTION} characters")
-    return value
 
 
 class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
@@ -230,6 +200,3 @@ async def _record_test_event(conn: Any, workspace_id: str, event_type: str, data
         (event_id, workspace_id, events.envelope(event_type, data)),
     )
     return event_id
-
-
-SERVICES = {"astra.v1.WebhooksService": WebhooksService}

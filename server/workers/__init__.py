@@ -1,16 +1,17 @@
-"""Background workers (webhook delivery, heartbeat runs). Each module here defines
+"""Background workers (webhook delivery, heartbeat runs, memory indexing), listed in WORKERS. Each defines
 `async def run(deps: Deps, stop: asyncio.Event) -> None`, which returns soon after `stop` is set; every
 replica runs every worker, and the workers coordinate through Postgres (FOR UPDATE SKIP LOCKED). While the database
-is unreachable each backs off through `outage.Outage` (one warning, one info line, no traceback per attempt)."""
+is unreachable each backs off through `server.db.outage.Outage` (one warning, one info line, no traceback per
+attempt). A new worker is a module here and a line in WORKERS."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import pkgutil
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+
+from server.workers import heartbeat, memory_indexer, webhooks
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -20,14 +21,11 @@ log = logging.getLogger(__name__)
 Worker = Callable[["Deps", asyncio.Event], Awaitable[None]]
 
 
-def discover() -> dict[str, Worker]:
-    found: dict[str, Worker] = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        run = getattr(module, "run", None)
-        if run is not None:
-            found[info.name] = run
-    return found
+WORKERS: dict[str, Worker] = {
+    "heartbeat": heartbeat.run,
+    "memory_indexer": memory_indexer.run,
+    "webhooks": webhooks.run,
+}
 
 
 async def supervise(name: str, worker: Worker, deps: Deps, stop: asyncio.Event) -> None:

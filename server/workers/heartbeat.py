@@ -7,8 +7,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from server.db.outage import Outage
 from server.heartbeat import runner, store
-from server.workers.outage import Outage
 
 if TYPE_CHECKING:
     from server.deps import Deps

@@ -10,13 +10,12 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from server.db.outage import Outage
 from server.foreground import Pacer
-from server.memory import binding
 from server.memory.embeddings import LocalEmbedder
 from server.memory.indexer import index_once
 from server.memory.search import embedder_for
 from server.metrics import MEMORY_INDEX_YIELDED
-from server.workers.outage import Outage
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 
 
 async def run(deps: Deps, stop: asyncio.Event) -> None:
-    binding.bind(deps)
     embedder = embedder_for(deps.settings)
     local = isinstance(embedder, LocalEmbedder)
     pacer = Pacer(deps.foreground, deps.settings.memory_index_share if local else 1.0)

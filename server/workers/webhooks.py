@@ -10,8 +10,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from server.db.outage import Outage
 from server.webhooks import delivery, store
-from server.workers.outage import Outage
 
 if TYPE_CHECKING:
     from server.deps import Deps

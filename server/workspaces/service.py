@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from astra.v1 import common_pb2, workspaces_pb2, workspaces_pb2_grpc
+from contract.metadata import http_status_trailer
 from server.audit.log import record
 from server.context import current_principal
 from server.deps import Deps
@@ -21,8 +21,9 @@ from server.restrictions import PROVIDERS, split_model
 from server.timestamps import to_timestamp
 from server.workspaces import invitations, store
 from server.workspaces.access import ROLES, require_member, require_writer
+from server.workspaces.messages import workspace_message
+from server.workspaces.validate import check_settings, check_workspace_spec
 
-PLANS = ("free", "pro", "team", "enterprise")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")  # as at registration
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # never an @: an invitation's key holds an email or a user id
 
@@ -41,64 +42,6 @@ def _invitee(request: workspaces_pb2.AddWorkspaceMemberRequest) -> tuple[str | N
             raise InvalidArgument("userId must be 1 to 128 letters, digits, '_' or '-'")
         return None, request.user_id
     raise InvalidArgument("userId or email is required")
-
-
-def check_workspace_spec(name: str, plan: str) -> tuple[str, str]:
-    name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise InvalidArgument("name must be 1 to 100 characters")
-    plan = plan or "free"
-    if plan not in PLANS:
-        raise InvalidArgument(f"plan must be one of {', '.join(PLANS)}")
-    return name, plan
-
-
-def check_settings(settings: common_pb2.WorkspaceSettings) -> dict[str, Any]:
-    """The settings as stored (proto JSON), after checking each field."""
-    if settings.default_model:
-        split_model(settings.default_model, "settings.defaultModel")
-    if settings.timezone:
-        try:
-            ZoneInfo(settings.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidArgument(f"settings.timezone: unknown time zone {settings.timezone!r}") from None
-    if settings.HasField("session_idle_timeout_minutes") and not 1 <= settings.session_idle_timeout_minutes <= 43200:
-        raise InvalidArgument("settings.sessionIdleTimeoutMinutes must be 1 to 43200")
-    if settings.HasField("daily_reset_hour") and not 0 <= settings.daily_reset_hour <= 23:
-        raise InvalidArgument("settings.dailyResetHour must be 0 to 23")
-    if settings.HasField("memory_retention_days") and not 0 <= settings.memory_retention_days <= 3650:
-        raise InvalidArgument("settings.memoryRetentionDays must be 0 (keep forever) to 3650")
-    return json_format.MessageToDict(settings)
-
-
-def _list_value(values: list[str] | None) -> struct_pb2.ListValue | None:
-    if values is None:
-        return None
-    lv = struct_pb2.ListValue()
-    lv.extend(values)
-    return lv
-
-
-def workspace_message(row: dict[str, Any]) -> common_pb2.Workspace:
-    return common_pb2.Workspace(
-        id=row["id"],
-        name=row["name"],
-        plan=row["plan"],
-        role=row.get("role") or "",
-        personal=row["personal"],
-        settings=json_format.ParseDict(
-            row["settings"] or {}, common_pb2.WorkspaceSettings(), ignore_unknown_fields=True
-        ),
-        restrictions=common_pb2.WorkspaceRestrictions(
-            allowed_providers=_list_value(row["allowed_providers"]),
-            allowed_models=_list_value(row["allowed_models"]),
-        )
-        if row["allowed_providers"] is not None or row["allowed_models"] is not None
-        else None,
-        member_count=row["member_count"],
-        created_at=to_timestamp(row["created_at"]),
-        updated_at=to_timestamp(row["updated_at"]),
-    )
 
 
 def _member_message(row: dict[str, Any]) -> workspaces_pb2.WorkspaceMember:
@@ -270,7 +213,7 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                     target=account["id"],
                 )
         if current is None:
-            add_trailers(context, ("x-http-status", "202"))  # the edge answers 202 Accepted
+            add_trailers(context, http_status_trailer(202))  # the edge answers 202 Accepted (success_statuses)
             return workspaces_pb2.AddWorkspaceMemberResponse(invitation=invitations.message(invitation))
         self.deps.memberships.forget(account["id"])
         return workspaces_pb2.AddWorkspaceMemberResponse(member=_member_message(member))
@@ -555,6 +498,3 @@ class WorkspacesService(workspaces_pb2_grpc.WorkspacesServiceServicer):
                 target=invitation["id"],
             )
         return workspaces_pb2.DeclineInvitationResponse()
-
-
-SERVICES = {"astra.v1.WorkspacesService": WorkspacesService}

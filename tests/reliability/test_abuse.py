@@ -11,8 +11,8 @@ import psutil
 import pytest
 
 from server.memory.embeddings import get_embedder
-from tests.conftest import bearer, register
 from tests.harness import GatewayThread
+from tests.helpers.accounts import bearer, register
 
 
 @pytest.fixture(autouse=True)

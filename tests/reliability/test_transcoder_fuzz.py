@@ -9,7 +9,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.contract import load_routes
+from contract.routes import load_routes
 from edge.errors import EdgeError
 from edge.pattern import TemplateError, compile_template
 from edge.transcode import build_request

@@ -27,7 +27,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61stra/v1/auth.proto\x12\x08\x61stra.v1\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"|\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\"H\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"k\n\x10RegisterResponse\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.astra.v1.User\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12#\n\x06tokens\x18\x03 \x01(\x0b\x32\x13.astra.v1.TokenPair\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"R\n\rLoginResponse\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.astra.v1.User\x12#\n\x06tokens\x18\x02 \x01(\x0b\x32\x13.astra.v1.TokenPair\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"6\n\x0fRefreshResponse\x12#\n\x06tokens\x18\x01 \x01(\x0b\x32\x13.astra.v1.TokenPair\"\x0f\n\rLogoutRequest\"0\n\x0eLogoutResponse\x12\x1e\n\x16revoked_refresh_tokens\x18\x01 \x01(\x05\"\x13\n\x11IntrospectRequest\"y\n\x12IntrospectResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xcc\x03\n\x0b\x41uthService\x12`\n\x08Register\x12\x19.astra.v1.RegisterRequest\x1a\x1a.astra.v1.RegisterResponse\"\x1d\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x13\"\x0e/auth/register:\x01*\x12T\n\x05Login\x12\x16.astra.v1.LoginRequest\x1a\x17.astra.v1.LoginResponse\"\x1a\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x10\"\x0b/auth/login:\x01*\x12\\\n\x07Refresh\x12\x18.astra.v1.RefreshRequest\x1a\x19.astra.v1.RefreshResponse\"\x1c\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x12\"\r/auth/refresh:\x01*\x12X\n\x06Logout\x12\x17.astra.v1.LogoutRequest\x1a\x18.astra.v1.LogoutResponse\"\x1b\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x11\"\x0c/auth/logout:\x01*\x12M\n\nIntrospect\x12\x1b.astra.v1.IntrospectRequest\x1a\x1c.astra.v1.IntrospectResponse\"\x04\xc8\xf3\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61stra/v1/auth.proto\x12\x08\x61stra.v1\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n\x04User\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"|\n\tTokenPair\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\"H\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"k\n\x10RegisterResponse\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.astra.v1.User\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12#\n\x06tokens\x18\x03 \x01(\x0b\x32\x13.astra.v1.TokenPair\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"R\n\rLoginResponse\x12\x1c\n\x04user\x18\x01 \x01(\x0b\x32\x0e.astra.v1.User\x12#\n\x06tokens\x18\x02 \x01(\x0b\x32\x13.astra.v1.TokenPair\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"6\n\x0fRefreshResponse\x12#\n\x06tokens\x18\x01 \x01(\x0b\x32\x13.astra.v1.TokenPair\"\x0f\n\rLogoutRequest\"0\n\x0eLogoutResponse\x12\x1e\n\x16revoked_refresh_tokens\x18\x01 \x01(\x05\"\x13\n\x11IntrospectRequest\"\x8d\x01\n\x12IntrospectResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\napi_key_id\x18\x05 \x01(\t\"\x91\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17max_requests_per_minute\x18\x08 \x01(\x05\x12\x14\n\x0cmax_cost_usd\x18\t \x01(\x01\"\xa0\x01\n\x13\x43reateApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17max_requests_per_minute\x18\x04 \x01(\x05\x12\x14\n\x0cmax_cost_usd\x18\x05 \x01(\x01\"E\n\x14\x43reateApiKeyResponse\x12\x1d\n\x03key\x18\x01 \x01(\x0b\x32\x10.astra.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"7\n\x12ListApiKeysRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"N\n\x13ListApiKeysResponse\x12\x1e\n\x04keys\x18\x01 \x03(\x0b\x32\x10.astra.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x13RevokeApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x16\n\x14RevokeApiKeyResponse2\x90\x06\n\x0b\x41uthService\x12`\n\x08Register\x12\x19.astra.v1.RegisterRequest\x1a\x1a.astra.v1.RegisterResponse\"\x1d\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x13\"\x0e/auth/register:\x01*\x12T\n\x05Login\x12\x16.astra.v1.LoginRequest\x1a\x17.astra.v1.LoginResponse\"\x1a\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x10\"\x0b/auth/login:\x01*\x12\\\n\x07Refresh\x12\x18.astra.v1.RefreshRequest\x1a\x19.astra.v1.RefreshResponse\"\x1c\xc8\xf3\x18\x02\x82\xd3\xe4\x93\x02\x12\"\r/auth/refresh:\x01*\x12X\n\x06Logout\x12\x17.astra.v1.LogoutRequest\x1a\x18.astra.v1.LogoutResponse\"\x1b\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x11\"\x0c/auth/logout:\x01*\x12M\n\nIntrospect\x12\x1b.astra.v1.IntrospectRequest\x1a\x1c.astra.v1.IntrospectResponse\"\x04\xc8\xf3\x18\x01\x12n\n\x0c\x43reateApiKey\x12\x1d.astra.v1.CreateApiKeyRequest\x1a\x1e.astra.v1.CreateApiKeyResponse\"\x1f\xc8\xf3\x18\x01\xd2\xf3\x18\x02\xc9\x01\x82\xd3\xe4\x93\x02\x0f\"\n/auth/keys:\x01*\x12\x62\n\x0bListApiKeys\x12\x1c.astra.v1.ListApiKeysRequest\x1a\x1d.astra.v1.ListApiKeysResponse\"\x16\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/auth/keys\x12n\n\x0cRevokeApiKey\x12\x1d.astra.v1.RevokeApiKeyRequest\x1a\x1e.astra.v1.RevokeApiKeyResponse\"\x1f\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x15*\x13/auth/keys/{key_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['Logout']._serialized_options = b'\310\363\030\001\202\323\344\223\002\021\"\014/auth/logout:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['Introspect']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['Introspect']._serialized_options = b'\310\363\030\001'
+  _globals['_AUTHSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\310\363\030\001\322\363\030\002\311\001\202\323\344\223\002\017\"\n/auth/keys:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\310\363\030\001\202\323\344\223\002\014\022\n/auth/keys'
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\310\363\030\001\202\323\344\223\002\025*\023/auth/keys/{key_id}'
   _globals['_USER']._serialized_start=120
   _globals['_USER']._serialized_end=223
   _globals['_TOKENPAIR']._serialized_start=225
@@ -66,8 +72,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGOUTRESPONSE']._serialized_end=829
   _globals['_INTROSPECTREQUEST']._serialized_start=831
   _globals['_INTROSPECTREQUEST']._serialized_end=850
-  _globals['_INTROSPECTRESPONSE']._serialized_start=852
-  _globals['_INTROSPECTRESPONSE']._serialized_end=973
-  _globals['_AUTHSERVICE']._serialized_start=976
-  _globals['_AUTHSERVICE']._serialized_end=1436
+  _globals['_INTROSPECTRESPONSE']._serialized_start=853
+  _globals['_INTROSPECTRESPONSE']._serialized_end=994
+  _globals['_APIKEY']._serialized_start=997
+  _globals['_APIKEY']._serialized_end=1270
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1273
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1433
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1435
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1504
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1506
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1561
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1563
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1641
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1643
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1680
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1682
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1704
+  _globals['_AUTHSERVICE']._serialized_start=1707
+  _globals['_AUTHSERVICE']._serialized_end=2491
 # @@protoc_insertion_point(module_scope)

@@ -60,6 +60,21 @@ class AuthServiceStub:
                 request_serializer=astra_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
                 response_deserializer=astra_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/astra.v1.AuthService/CreateApiKey',
+                request_serializer=astra_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_auth__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/astra.v1.AuthService/ListApiKeys',
+                request_serializer=astra_dot_v1_dot_auth__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/astra.v1.AuthService/RevokeApiKey',
+                request_serializer=astra_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=astra_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -95,7 +110,50 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Introspect(self, request, context):
-        """Describes the caller of a valid access token (gRPC only; the edge uses it to admit /ws upgrades).
+        """Describes the caller of a valid access token or personal API key (gRPC only; the edge uses it to admit /ws
+        upgrades).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """Personal API keys: long-lived credentials for scripts and tools that cannot log in.
+
+        A key is sent as `Authorization: Bearer ak_…` (REST, SSE, /ws and gRPC metadata alike) wherever an access token
+        is accepted (astra.v1.auth JWT). It acts as its owner with the owner's current role in the key's one workspace,
+        and nowhere else: x-workspace-id naming another workspace is refused as a workspace the caller is not in
+        (NOT_FOUND), and a key whose owner has left its workspace stops working (UNAUTHENTICATED). An expired or
+        revoked key is UNAUTHENTICATED; revocation takes effect at once on every replica. A logout does not revoke
+        keys. Keys cannot manage keys (nor log out): those calls need an access token (PERMISSION_DENIED otherwise),
+        so a leaked key cannot make itself a successor. The server keeps only a SHA-256 hash of the secret, and
+        lastUsedAt is written at most once a minute.
+
+        Limits, checked on every call made with the key, before the call runs:
+        - max_requests_per_minute: calls in any 60 s window, across replicas; over it RESOURCE_EXHAUSTED (HTTP 429
+        with Retry-After).
+        - max_cost_usd: spend of the turns run with the key this calendar month (UTC), their priced tool calls
+        included; once it is reached every call is RESOURCE_EXHAUSTED with HTTP 402 (x-http-status) and the
+        message "the API key's monthly budget is spent", Retry-After pointing at the start of next month. A turn
+        already running finishes, so the budget may be overrun by the turn that crosses it.
+
+        Creates a key bound to one workspace: workspace_id, or the call's workspace (x-workspace-id, else the personal
+        one). The caller must be a member of it (NOT_FOUND otherwise). Answers HTTP 201; the secret is in this answer
+        only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Lists the caller's keys that are not revoked (expired ones included), oldest first; never a secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes one of the caller's keys at once; another user's key, or one already revoked, is NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,6 +186,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.Introspect,
                     request_deserializer=astra_dot_v1_dot_auth__pb2.IntrospectRequest.FromString,
                     response_serializer=astra_dot_v1_dot_auth__pb2.IntrospectResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=astra_dot_v1_dot_auth__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_auth__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=astra_dot_v1_dot_auth__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_auth__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=astra_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=astra_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +339,87 @@ class AuthService:
             '/astra.v1.AuthService/Introspect',
             astra_dot_v1_dot_auth__pb2.IntrospectRequest.SerializeToString,
             astra_dot_v1_dot_auth__pb2.IntrospectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.AuthService/CreateApiKey',
+            astra_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+            astra_dot_v1_dot_auth__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.AuthService/ListApiKeys',
+            astra_dot_v1_dot_auth__pb2.ListApiKeysRequest.SerializeToString,
+            astra_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/astra.v1.AuthService/RevokeApiKey',
+            astra_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.SerializeToString,
+            astra_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from astra.v1 import options_pb2 as astra_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61stra/v1/costs.proto\x12\x08\x61stra.v1\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"o\n\nCostBucket\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08\x63ost_usd\x18\x02 \x01(\x01\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x03\x12\x10\n\x08requests\x18\x05 \x01(\x05\"\'\n\x15GetCostSummaryRequest\x12\x0e\n\x06months\x18\x01 \x01(\x05\"\xd3\x01\n\x16GetCostSummaryResponse\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x11\n\ttotal_usd\x18\x02 \x01(\x01\x12\x19\n\x11month_to_date_usd\x18\x03 \x01(\x01\x12&\n\x08\x62y_agent\x18\x04 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12)\n\x0b\x62y_provider\x18\x05 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12&\n\x08\x62y_month\x18\x06 \x03(\x0b\x32\x14.astra.v1.CostBucket\"Q\n\x17GetCostBreakdownRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"\xad\x02\n\x18GetCostBreakdownResponse\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x11\n\ttotal_usd\x18\x04 \x01(\x01\x12&\n\x08\x62y_agent\x18\x05 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12)\n\x0b\x62y_provider\x18\x06 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12&\n\x08\x62y_model\x18\x07 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12%\n\x07\x62y_tool\x18\x08 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12$\n\x06\x62y_day\x18\t \x03(\x0b\x32\x14.astra.v1.CostBucket2\xf0\x01\n\x0c\x43ostsService\x12g\n\x0eGetCostSummary\x12\x1f.astra.v1.GetCostSummaryRequest\x1a .astra.v1.GetCostSummaryResponse\"\x12\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x08\x12\x06/costs\x12w\n\x10GetCostBreakdown\x12!.astra.v1.GetCostBreakdownRequest\x1a\".astra.v1.GetCostBreakdownResponse\"\x1c\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/costs/breakdownb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61stra/v1/costs.proto\x12\x08\x61stra.v1\x1a\x16\x61stra/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"o\n\nCostBucket\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08\x63ost_usd\x18\x02 \x01(\x01\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x03\x12\x10\n\x08requests\x18\x05 \x01(\x05\"\'\n\x15GetCostSummaryRequest\x12\x0e\n\x06months\x18\x01 \x01(\x05\"\xfd\x01\n\x16GetCostSummaryResponse\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x11\n\ttotal_usd\x18\x02 \x01(\x01\x12\x19\n\x11month_to_date_usd\x18\x03 \x01(\x01\x12&\n\x08\x62y_agent\x18\x04 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12)\n\x0b\x62y_provider\x18\x05 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12&\n\x08\x62y_month\x18\x06 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12(\n\nby_api_key\x18\x07 \x03(\x0b\x32\x14.astra.v1.CostBucket\"e\n\x17GetCostBreakdownRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x12\n\napi_key_id\x18\x04 \x01(\t\"\xd7\x02\n\x18GetCostBreakdownResponse\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x11\n\ttotal_usd\x18\x04 \x01(\x01\x12&\n\x08\x62y_agent\x18\x05 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12)\n\x0b\x62y_provider\x18\x06 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12&\n\x08\x62y_model\x18\x07 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12%\n\x07\x62y_tool\x18\x08 \x03(\x0b\x32\x14.astra.v1.CostBucket\x12$\n\x06\x62y_day\x18\t \x03(\x0b\x32\x14.astra.v1.CostBucket\x12(\n\nby_api_key\x18\n \x03(\x0b\x32\x14.astra.v1.CostBucket2\xf0\x01\n\x0c\x43ostsService\x12g\n\x0eGetCostSummary\x12\x1f.astra.v1.GetCostSummaryRequest\x1a .astra.v1.GetCostSummaryResponse\"\x12\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x08\x12\x06/costs\x12w\n\x10GetCostBreakdown\x12!.astra.v1.GetCostBreakdownRequest\x1a\".astra.v1.GetCostBreakdownResponse\"\x1c\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/costs/breakdownb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,11 +42,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCOSTSUMMARYREQUEST']._serialized_start=201
   _globals['_GETCOSTSUMMARYREQUEST']._serialized_end=240
   _globals['_GETCOSTSUMMARYRESPONSE']._serialized_start=243
-  _globals['_GETCOSTSUMMARYRESPONSE']._serialized_end=454
-  _globals['_GETCOSTBREAKDOWNREQUEST']._serialized_start=456
-  _globals['_GETCOSTBREAKDOWNREQUEST']._serialized_end=537
-  _globals['_GETCOSTBREAKDOWNRESPONSE']._serialized_start=540
-  _globals['_GETCOSTBREAKDOWNRESPONSE']._serialized_end=841
-  _globals['_COSTSSERVICE']._serialized_start=844
-  _globals['_COSTSSERVICE']._serialized_end=1084
+  _globals['_GETCOSTSUMMARYRESPONSE']._serialized_end=496
+  _globals['_GETCOSTBREAKDOWNREQUEST']._serialized_start=498
+  _globals['_GETCOSTBREAKDOWNREQUEST']._serialized_end=599
+  _globals['_GETCOSTBREAKDOWNRESPONSE']._serialized_start=602
+  _globals['_GETCOSTBREAKDOWNRESPONSE']._serialized_end=945
+  _globals['_COSTSSERVICE']._serialized_start=948
+  _globals['_COSTSSERVICE']._serialized_end=1188
 # @@protoc_insertion_point(module_scope)

@@ -29,33 +29,37 @@ class GetCostSummaryRequest(_message.Message):
     def __init__(self, months: _Optional[int] = ...) -> None: ...
 
 class GetCostSummaryResponse(_message.Message):
-    __slots__ = ("currency", "total_usd", "month_to_date_usd", "by_agent", "by_provider", "by_month")
+    __slots__ = ("currency", "total_usd", "month_to_date_usd", "by_agent", "by_provider", "by_month", "by_api_key")
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     TOTAL_USD_FIELD_NUMBER: _ClassVar[int]
     MONTH_TO_DATE_USD_FIELD_NUMBER: _ClassVar[int]
     BY_AGENT_FIELD_NUMBER: _ClassVar[int]
     BY_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     BY_MONTH_FIELD_NUMBER: _ClassVar[int]
+    BY_API_KEY_FIELD_NUMBER: _ClassVar[int]
     currency: str
     total_usd: float
     month_to_date_usd: float
     by_agent: _containers.RepeatedCompositeFieldContainer[CostBucket]
     by_provider: _containers.RepeatedCompositeFieldContainer[CostBucket]
     by_month: _containers.RepeatedCompositeFieldContainer[CostBucket]
-    def __init__(self, currency: _Optional[str] = ..., total_usd: _Optional[float] = ..., month_to_date_usd: _Optional[float] = ..., by_agent: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_provider: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_month: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ...) -> None: ...
+    by_api_key: _containers.RepeatedCompositeFieldContainer[CostBucket]
+    def __init__(self, currency: _Optional[str] = ..., total_usd: _Optional[float] = ..., month_to_date_usd: _Optional[float] = ..., by_agent: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_provider: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_month: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_api_key: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ...) -> None: ...
 
 class GetCostBreakdownRequest(_message.Message):
-    __slots__ = ("start_date", "end_date", "agent_id")
+    __slots__ = ("start_date", "end_date", "agent_id", "api_key_id")
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     start_date: str
     end_date: str
     agent_id: str
-    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+    api_key_id: str
+    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., agent_id: _Optional[str] = ..., api_key_id: _Optional[str] = ...) -> None: ...
 
 class GetCostBreakdownResponse(_message.Message):
-    __slots__ = ("start_date", "end_date", "currency", "total_usd", "by_agent", "by_provider", "by_model", "by_tool", "by_day")
+    __slots__ = ("start_date", "end_date", "currency", "total_usd", "by_agent", "by_provider", "by_model", "by_tool", "by_day", "by_api_key")
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +69,7 @@ class GetCostBreakdownResponse(_message.Message):
     BY_MODEL_FIELD_NUMBER: _ClassVar[int]
     BY_TOOL_FIELD_NUMBER: _ClassVar[int]
     BY_DAY_FIELD_NUMBER: _ClassVar[int]
+    BY_API_KEY_FIELD_NUMBER: _ClassVar[int]
     start_date: str
     end_date: str
     currency: str
@@ -74,4 +79,5 @@ class GetCostBreakdownResponse(_message.Message):
     by_model: _containers.RepeatedCompositeFieldContainer[CostBucket]
     by_tool: _containers.RepeatedCompositeFieldContainer[CostBucket]
     by_day: _containers.RepeatedCompositeFieldContainer[CostBucket]
-    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., currency: _Optional[str] = ..., total_usd: _Optional[float] = ..., by_agent: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_provider: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_model: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_tool: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_day: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ...) -> None: ...
+    by_api_key: _containers.RepeatedCompositeFieldContainer[CostBucket]
+    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., currency: _Optional[str] = ..., total_usd: _Optional[float] = ..., by_agent: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_provider: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_model: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_tool: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_day: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ..., by_api_key: _Optional[_Iterable[_Union[CostBucket, _Mapping]]] = ...) -> None: ...

@@ -52,14 +52,14 @@ class CostsServiceServicer:
     """
 
     def GetCostSummary(self, request, context):
-        """Totals of the workspace by agent, provider and month.
+        """Totals of the workspace by agent, provider, personal API key and month.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCostBreakdown(self, request, context):
-        """Detailed spend within a date range by agent, provider, model, tool and day.
+        """Detailed spend within a date range by agent, provider, model, tool, personal API key and day.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,1 +1,1 @@
-"""Tool handlers, one module per family; each registers its tools with `@handler(name)`."""
+"""Built-in tool handlers, one module per family; server/tools/builtin.py lists them."""

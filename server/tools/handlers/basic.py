@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from server.tools.registry import handler
 from server.tools.runtime import ToolContext, ToolInputError
 
 _BINARY = {
@@ -47,7 +46,6 @@ def _evaluate(node: ast.AST) -> int | float:
     raise ToolInputError(f"unsupported element in expression: {type(node).__name__}")
 
 
-@handler("calculator")
 async def calculator(arguments: dict[str, Any], context: ToolContext) -> str:
     try:
         tree = ast.parse(arguments["expression"], mode="eval")
@@ -59,7 +57,6 @@ async def calculator(arguments: dict[str, Any], context: ToolContext) -> str:
     return str(value)
 
 
-@handler("current_time")
 async def current_time(arguments: dict[str, Any], context: ToolContext) -> str:
     name = arguments.get("timezone") or context.timezone or "UTC"
     try:

@@ -6,22 +6,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from server.memory import binding
-from server.memory.search import TIERS, search
-from server.memory.writes import DEFAULT_WEIGHT, MemoryInputError, write_daily, write_note
-from server.tools.registry import handler
+from server.memory.access import MemoryAccess
+from server.memory.search import TIERS
+from server.memory.writes import DEFAULT_WEIGHT, MemoryInputError
 from server.tools.runtime import ToolContext, ToolInputError
 
 
-@handler("memory_search")
+def _memory(context: ToolContext) -> MemoryAccess:
+    if context.memory is None:
+        raise ToolInputError("memory is not available here")
+    return context.memory
+
+
 async def memory_search(arguments: dict[str, Any], context: ToolContext) -> str:
     query = arguments["query"].strip()
     if not query or "\x00" in query:
         raise ToolInputError("query must be non-empty text without NUL characters")
     tiers = arguments.get("tiers") or list(TIERS)
-    hits = await search(
-        binding.bound(), context.user_id, context.workspace_id, query, tiers, int(arguments.get("limit") or 10)
-    )
+    limit = int(arguments.get("limit") or 10)
+    hits = await _memory(context).search(context.user_id, context.workspace_id, query, tiers, limit)
     return json.dumps(
         [
             {
@@ -37,24 +40,21 @@ async def memory_search(arguments: dict[str, Any], context: ToolContext) -> str:
     )
 
 
-@handler("memory_write")
 async def memory_write(arguments: dict[str, Any], context: ToolContext) -> str:
-    deps = binding.bound()
+    memory = _memory(context)
     try:
-        async with deps.db.transaction() as conn:
-            if arguments["kind"] == "note":
-                row = await write_note(conn, context.user_id, context.workspace_id, arguments["content"], "tool")
-                return json.dumps({"written": "note", "index": row["idx"]})
-            row = await write_daily(
-                conn,
-                context.user_id,
-                context.workspace_id,
-                arguments.get("category") or "note",
-                arguments["content"],
-                float(arguments.get("weight", DEFAULT_WEIGHT)),
-                context.session_id or None,
-                "tool",
-            )
-            return json.dumps({"written": "daily", "date": row["day"].isoformat(), "index": row["idx"]})
+        if arguments["kind"] == "note":
+            row = await memory.write_note(context.user_id, context.workspace_id, arguments["content"], "tool")
+            return json.dumps({"written": "note", "index": row["idx"]})
+        row = await memory.write_daily(
+            context.user_id,
+            context.workspace_id,
+            arguments.get("category") or "note",
+            arguments["content"],
+            float(arguments.get("weight", DEFAULT_WEIGHT)),
+            context.session_id or None,
+            "tool",
+        )
+        return json.dumps({"written": "daily", "date": row["day"].isoformat(), "index": row["idx"]})
     except MemoryInputError as exc:
         raise ToolInputError(str(exc)) from None

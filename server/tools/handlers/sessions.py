@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from server.sessions.store import search_messages, snippet_marked
-from server.tools.registry import handler
+from server.sessions.store import snippet_marked
 from server.tools.runtime import ToolContext, ToolInputError
 
 DEFAULT_LIMIT = 10
@@ -15,15 +14,13 @@ DEFAULT_LIMIT = 10
 OVERFETCH = 20
 
 
-@handler("session_search")
 async def session_search(arguments: dict[str, Any], context: ToolContext) -> str:
-    if context.deps is None:
+    if context.messages is None:
         raise ToolInputError("session_search is not available here")
     query, limit = arguments["query"].strip(), arguments.get("limit", DEFAULT_LIMIT)
     if not query:
         raise ToolInputError("query must not be blank")
-    async with context.deps.db.connection() as conn:
-        rows = await search_messages(conn, context.user_id, context.workspace_id, query, "", "", 0, limit + OVERFETCH)
+    rows = await context.messages.search(context.user_id, context.workspace_id, query, limit + OVERFETCH)
     hits = [r for r in rows if r["session_id"] != context.session_id][:limit]
     if not hits:
         return f"No earlier messages match {query!r}."

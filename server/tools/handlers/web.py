@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 
 from server.net import feeds, ssrf
-from server.tools.registry import handler
 from server.tools.runtime import ToolContext, ToolInputError
 
 FETCH_TIMEOUT_S = 10.0
@@ -103,7 +102,7 @@ def _decode(body: bytes, charset: str) -> str:
 
 
 async def _fetch(url: str, context: ToolContext, max_bytes: int) -> ssrf.FetchResult:
-    allow_private = bool(context.deps and context.deps.settings.allow_private_urls)
+    allow_private = bool(context.outbound and context.outbound.allow_private)
     try:
         result = await ssrf.fetch(
             url, headers=HEADERS, timeout_s=FETCH_TIMEOUT_S, max_bytes=max_bytes, allow_private=allow_private
@@ -121,7 +120,6 @@ def _cap(text: str, limit: int = MAX_TEXT_CHARS) -> tuple[str, bool]:
     return (text, False) if len(text) <= limit else (text[:limit], True)
 
 
-@handler("http_fetch")
 async def http_fetch(arguments: dict[str, Any], context: ToolContext) -> str:
     url = arguments["url"]
     result = await _fetch(url, context, arguments.get("max_bytes", DEFAULT_MAX_BYTES))
@@ -143,7 +141,6 @@ def _summary(entry: Any) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
-@handler("rss_read")
 async def rss_read(arguments: dict[str, Any], context: ToolContext) -> str:
     url, limit = arguments["url"], arguments.get("limit", 10)
     result = await _fetch(url, context, FEED_MAX_BYTES)

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file astra/v1/auth.proto.
  */
 export const file_astra_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChNhc3RyYS92MS9hdXRoLnByb3RvEghhc3RyYS52MSJnCgRVc2VyEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ8CglUb2tlblBhaXISFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKdG9rZW5fdHlwZRgDIAEoCRISCgpleHBpcmVzX2luGAQgASgFEhoKEnJlZnJlc2hfZXhwaXJlc19pbhgFIAEoBSJICg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJImsKEFJlZ2lzdGVyUmVzcG9uc2USHAoEdXNlchgBIAEoCzIOLmFzdHJhLnYxLlVzZXISFAoMd29ya3NwYWNlX2lkGAIgASgJEiMKBnRva2VucxgDIAEoCzITLmFzdHJhLnYxLlRva2VuUGFpciIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiUgoNTG9naW5SZXNwb25zZRIcCgR1c2VyGAEgASgLMg4uYXN0cmEudjEuVXNlchIjCgZ0b2tlbnMYAiABKAsyEy5hc3RyYS52MS5Ub2tlblBhaXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSI2Cg9SZWZyZXNoUmVzcG9uc2USIwoGdG9rZW5zGAEgASgLMhMuYXN0cmEudjEuVG9rZW5QYWlyIg8KDUxvZ291dFJlcXVlc3QiMAoOTG9nb3V0UmVzcG9uc2USHgoWcmV2b2tlZF9yZWZyZXNoX3Rva2VucxgBIAEoBSITChFJbnRyb3NwZWN0UmVxdWVzdCJ5ChJJbnRyb3NwZWN0UmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRIUCgx3b3Jrc3BhY2VfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDLMAwoLQXV0aFNlcnZpY2USYAoIUmVnaXN0ZXISGS5hc3RyYS52MS5SZWdpc3RlclJlcXVlc3QaGi5hc3RyYS52MS5SZWdpc3RlclJlc3BvbnNlIh3I8xgCgtPkkwITOgEqIg4vYXV0aC9yZWdpc3RlchJUCgVMb2dpbhIWLmFzdHJhLnYxLkxvZ2luUmVxdWVzdBoXLmFzdHJhLnYxLkxvZ2luUmVzcG9uc2UiGsjzGAKC0+STAhA6ASoiCy9hdXRoL2xvZ2luElwKB1JlZnJlc2gSGC5hc3RyYS52MS5SZWZyZXNoUmVxdWVzdBoZLmFzdHJhLnYxLlJlZnJlc2hSZXNwb25zZSIcyPMYAoLT5JMCEjoBKiINL2F1dGgvcmVmcmVzaBJYCgZMb2dvdXQSFy5hc3RyYS52MS5Mb2dvdXRSZXF1ZXN0GhguYXN0cmEudjEuTG9nb3V0UmVzcG9uc2UiG8jzGAGC0+STAhE6ASoiDC9hdXRoL2xvZ291dBJNCgpJbnRyb3NwZWN0EhsuYXN0cmEudjEuSW50cm9zcGVjdFJlcXVlc3QaHC5hc3RyYS52MS5JbnRyb3NwZWN0UmVzcG9uc2UiBMjzGAFiBnByb3RvMw", [file_astra_v1_options, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChNhc3RyYS92MS9hdXRoLnByb3RvEghhc3RyYS52MSJnCgRVc2VyEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ8CglUb2tlblBhaXISFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKdG9rZW5fdHlwZRgDIAEoCRISCgpleHBpcmVzX2luGAQgASgFEhoKEnJlZnJlc2hfZXhwaXJlc19pbhgFIAEoBSJICg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJImsKEFJlZ2lzdGVyUmVzcG9uc2USHAoEdXNlchgBIAEoCzIOLmFzdHJhLnYxLlVzZXISFAoMd29ya3NwYWNlX2lkGAIgASgJEiMKBnRva2VucxgDIAEoCzITLmFzdHJhLnYxLlRva2VuUGFpciIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiUgoNTG9naW5SZXNwb25zZRIcCgR1c2VyGAEgASgLMg4uYXN0cmEudjEuVXNlchIjCgZ0b2tlbnMYAiABKAsyEy5hc3RyYS52MS5Ub2tlblBhaXIiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSI2Cg9SZWZyZXNoUmVzcG9uc2USIwoGdG9rZW5zGAEgASgLMhMuYXN0cmEudjEuVG9rZW5QYWlyIg8KDUxvZ291dFJlcXVlc3QiMAoOTG9nb3V0UmVzcG9uc2USHgoWcmV2b2tlZF9yZWZyZXNoX3Rva2VucxgBIAEoBSITChFJbnRyb3NwZWN0UmVxdWVzdCKNAQoSSW50cm9zcGVjdFJlc3BvbnNlEg8KB3VzZXJfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBHJvbGUYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKYXBpX2tleV9pZBgFIAEoCSKRAgoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcHJlZml4GAMgASgJEhQKDHdvcmtzcGFjZV9pZBgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh8KF21heF9yZXF1ZXN0c19wZXJfbWludXRlGAggASgFEhQKDG1heF9jb3N0X3VzZBgJIAEoASKgAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfChdtYXhfcmVxdWVzdHNfcGVyX21pbnV0ZRgEIAEoBRIUCgxtYXhfY29zdF91c2QYBSABKAEiRQoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USHQoDa2V5GAEgASgLMhAuYXN0cmEudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSI3ChJMaXN0QXBpS2V5c1JlcXVlc3QSDQoFbGltaXQYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJOChNMaXN0QXBpS2V5c1Jlc3BvbnNlEh4KBGtleXMYASADKAsyEC5hc3RyYS52MS5BcGlLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiUKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlMpAGCgtBdXRoU2VydmljZRJgCghSZWdpc3RlchIZLmFzdHJhLnYxLlJlZ2lzdGVyUmVxdWVzdBoaLmFzdHJhLnYxLlJlZ2lzdGVyUmVzcG9uc2UiHcjzGAKC0+STAhM6ASoiDi9hdXRoL3JlZ2lzdGVyElQKBUxvZ2luEhYuYXN0cmEudjEuTG9naW5SZXF1ZXN0GhcuYXN0cmEudjEuTG9naW5SZXNwb25zZSIayPMYAoLT5JMCEDoBKiILL2F1dGgvbG9naW4SXAoHUmVmcmVzaBIYLmFzdHJhLnYxLlJlZnJlc2hSZXF1ZXN0GhkuYXN0cmEudjEuUmVmcmVzaFJlc3BvbnNlIhzI8xgCgtPkkwISOgEqIg0vYXV0aC9yZWZyZXNoElgKBkxvZ291dBIXLmFzdHJhLnYxLkxvZ291dFJlcXVlc3QaGC5hc3RyYS52MS5Mb2dvdXRSZXNwb25zZSIbyPMYAYLT5JMCEToBKiIML2F1dGgvbG9nb3V0Ek0KCkludHJvc3BlY3QSGy5hc3RyYS52MS5JbnRyb3NwZWN0UmVxdWVzdBocLmFzdHJhLnYxLkludHJvc3BlY3RSZXNwb25zZSIEyPMYARJuCgxDcmVhdGVBcGlLZXkSHS5hc3RyYS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0Gh4uYXN0cmEudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiH8jzGAHS8xgCyQGC0+STAg86ASoiCi9hdXRoL2tleXMSYgoLTGlzdEFwaUtleXMSHC5hc3RyYS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHS5hc3RyYS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIhbI8xgBgtPkkwIMEgovYXV0aC9rZXlzEm4KDFJldm9rZUFwaUtleRIdLmFzdHJhLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaHi5hc3RyYS52MS5SZXZva2VBcGlLZXlSZXNwb25zZSIfyPMYAYLT5JMCFSoTL2F1dGgva2V5cy97a2V5X2lkfWIGcHJvdG8z", [file_astra_v1_options, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * A registered account.
@@ -286,7 +286,7 @@ export type IntrospectResponse = Message<"astra.v1.IntrospectResponse"> & {
   userId: string;
 
   /**
-   * The workspace the call acts in (x-workspace-id, or the personal workspace).
+   * The workspace the call acts in (x-workspace-id, or the personal workspace; a key's own workspace).
    *
    * @generated from field: string workspace_id = 2;
    */
@@ -300,9 +300,18 @@ export type IntrospectResponse = Message<"astra.v1.IntrospectResponse"> & {
   role: string;
 
   /**
+   * When the credential expires; unset for an API key without an expiry.
+   *
    * @generated from field: google.protobuf.Timestamp expires_at = 4;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * The personal API key the call was made with; empty for an access token.
+   *
+   * @generated from field: string api_key_id = 5;
+   */
+  apiKeyId: string;
 };
 
 /**
@@ -311,6 +320,226 @@ export type IntrospectResponse = Message<"astra.v1.IntrospectResponse"> & {
  */
 export const IntrospectResponseSchema: GenMessage<IntrospectResponse> = /*@__PURE__*/
   messageDesc(file_astra_v1_auth, 11);
+
+/**
+ * A personal API key, as its owner sees it (never with its secret).
+ *
+ * @generated from message astra.v1.ApiKey
+ */
+export type ApiKey = Message<"astra.v1.ApiKey"> & {
+  /**
+   * "key_…".
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The 8 characters after "ak_" that the secret starts with, to tell keys apart.
+   *
+   * @generated from field: string prefix = 3;
+   */
+  prefix: string;
+
+  /**
+   * The one workspace the key acts in.
+   *
+   * @generated from field: string workspace_id = 4;
+   */
+  workspaceId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Unset: the key does not expire.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Unset: never used. Updated at most once a minute.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 7;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * Calls per minute; 0: no limit of its own.
+   *
+   * @generated from field: int32 max_requests_per_minute = 8;
+   */
+  maxRequestsPerMinute: number;
+
+  /**
+   * Monthly budget in USD (UTC calendar months); 0: none.
+   *
+   * @generated from field: double max_cost_usd = 9;
+   */
+  maxCostUsd: number;
+};
+
+/**
+ * Describes the message astra.v1.ApiKey.
+ * Use `create(ApiKeySchema)` to create a new message.
+ */
+export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
+  messageDesc(file_astra_v1_auth, 12);
+
+/**
+ * @generated from message astra.v1.CreateApiKeyRequest
+ */
+export type CreateApiKeyRequest = Message<"astra.v1.CreateApiKeyRequest"> & {
+  /**
+   * 1 to 100 characters, e.g. "laptop" or "ci".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The workspace the key acts in; the call's workspace when empty.
+   *
+   * @generated from field: string workspace_id = 2;
+   */
+  workspaceId: string;
+
+  /**
+   * In the future; unset: never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * 0 to 1000; 0: no limit of its own.
+   *
+   * @generated from field: int32 max_requests_per_minute = 4;
+   */
+  maxRequestsPerMinute: number;
+
+  /**
+   * 0 to 1000000 USD a month; 0: no budget.
+   *
+   * @generated from field: double max_cost_usd = 5;
+   */
+  maxCostUsd: number;
+};
+
+/**
+ * Describes the message astra.v1.CreateApiKeyRequest.
+ * Use `create(CreateApiKeyRequestSchema)` to create a new message.
+ */
+export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_auth, 13);
+
+/**
+ * @generated from message astra.v1.CreateApiKeyResponse
+ */
+export type CreateApiKeyResponse = Message<"astra.v1.CreateApiKeyResponse"> & {
+  /**
+   * @generated from field: astra.v1.ApiKey key = 1;
+   */
+  key?: ApiKey | undefined;
+
+  /**
+   * "ak_" and 43 URL-safe characters. Shown only here: the server keeps a hash of it.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message astra.v1.CreateApiKeyResponse.
+ * Use `create(CreateApiKeyResponseSchema)` to create a new message.
+ */
+export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_auth, 14);
+
+/**
+ * @generated from message astra.v1.ListApiKeysRequest
+ */
+export type ListApiKeysRequest = Message<"astra.v1.ListApiKeysRequest"> & {
+  /**
+   * Default 50, max 200.
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message astra.v1.ListApiKeysRequest.
+ * Use `create(ListApiKeysRequestSchema)` to create a new message.
+ */
+export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_auth, 15);
+
+/**
+ * @generated from message astra.v1.ListApiKeysResponse
+ */
+export type ListApiKeysResponse = Message<"astra.v1.ListApiKeysResponse"> & {
+  /**
+   * @generated from field: repeated astra.v1.ApiKey keys = 1;
+   */
+  keys: ApiKey[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message astra.v1.ListApiKeysResponse.
+ * Use `create(ListApiKeysResponseSchema)` to create a new message.
+ */
+export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_auth, 16);
+
+/**
+ * @generated from message astra.v1.RevokeApiKeyRequest
+ */
+export type RevokeApiKeyRequest = Message<"astra.v1.RevokeApiKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message astra.v1.RevokeApiKeyRequest.
+ * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
+ */
+export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_astra_v1_auth, 17);
+
+/**
+ * @generated from message astra.v1.RevokeApiKeyResponse
+ */
+export type RevokeApiKeyResponse = Message<"astra.v1.RevokeApiKeyResponse"> & {
+};
+
+/**
+ * Describes the message astra.v1.RevokeApiKeyResponse.
+ * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
+ */
+export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_astra_v1_auth, 18);
 
 /**
  * Accounts and tokens: argon2id passwords, short-lived HS256 access tokens, rotating refresh tokens.
@@ -359,7 +588,8 @@ export const AuthService: GenService<{
     output: typeof LogoutResponseSchema;
   },
   /**
-   * Describes the caller of a valid access token (gRPC only; the edge uses it to admit /ws upgrades).
+   * Describes the caller of a valid access token or personal API key (gRPC only; the edge uses it to admit /ws
+   * upgrades).
    *
    * @generated from rpc astra.v1.AuthService.Introspect
    */
@@ -367,6 +597,38 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof IntrospectRequestSchema;
     output: typeof IntrospectResponseSchema;
+  },
+  /**
+   * Creates a key bound to one workspace: workspace_id, or the call's workspace (x-workspace-id, else the personal
+   * one). The caller must be a member of it (NOT_FOUND otherwise). Answers HTTP 201; the secret is in this answer
+   * only.
+   *
+   * @generated from rpc astra.v1.AuthService.CreateApiKey
+   */
+  createApiKey: {
+    methodKind: "unary";
+    input: typeof CreateApiKeyRequestSchema;
+    output: typeof CreateApiKeyResponseSchema;
+  },
+  /**
+   * Lists the caller's keys that are not revoked (expired ones included), oldest first; never a secret.
+   *
+   * @generated from rpc astra.v1.AuthService.ListApiKeys
+   */
+  listApiKeys: {
+    methodKind: "unary";
+    input: typeof ListApiKeysRequestSchema;
+    output: typeof ListApiKeysResponseSchema;
+  },
+  /**
+   * Revokes one of the caller's keys at once; another user's key, or one already revoked, is NOT_FOUND.
+   *
+   * @generated from rpc astra.v1.AuthService.RevokeApiKey
+   */
+  revokeApiKey: {
+    methodKind: "unary";
+    input: typeof RevokeApiKeyRequestSchema;
+    output: typeof RevokeApiKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_astra_v1_auth, 0);

@@ -416,7 +416,9 @@ export const StreamDoneSchema: GenMessage<StreamDone> = /*@__PURE__*/
  */
 export type StreamError = Message<"astra.v1.StreamError"> & {
   /**
-   * NOT_FOUND, PERMISSION_DENIED, UNAVAILABLE, ... or, on /ws, rate_limited and busy.
+   * An ErrorCode (errors.proto) as the surface spells it: from the turn itself provider_error,
+   * provider_unavailable or rate_limited; when the edge ends a stream on a failed call, the gRPC status name
+   * (NOT_FOUND, RESOURCE_EXHAUSTED, ...); on /ws every code in lower case, with busy and invalid_frame.
    *
    * @generated from field: string code = 1;
    */
@@ -428,7 +430,7 @@ export type StreamError = Message<"astra.v1.StreamError"> & {
   message: string;
 
   /**
-   * When to try again (rate_limited, RESOURCE_EXHAUSTED); 0 when not applicable.
+   * When to try again (rate_limited, provider_unavailable, RESOURCE_EXHAUSTED); 0 when not applicable.
    *
    * @generated from field: double retry_after_ms = 3;
    */

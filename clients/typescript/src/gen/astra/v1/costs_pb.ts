@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file astra/v1/costs.proto.
  */
 export const file_astra_v1_costs: GenFile = /*@__PURE__*/
-  fileDesc("ChRhc3RyYS92MS9jb3N0cy5wcm90bxIIYXN0cmEudjEibwoKQ29zdEJ1Y2tldBILCgNrZXkYASABKAkSEAoIY29zdF91c2QYAiABKAESFQoNcHJvbXB0X3Rva2VucxgDIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoAxIQCghyZXF1ZXN0cxgFIAEoBSInChVHZXRDb3N0U3VtbWFyeVJlcXVlc3QSDgoGbW9udGhzGAEgASgFItMBChZHZXRDb3N0U3VtbWFyeVJlc3BvbnNlEhAKCGN1cnJlbmN5GAEgASgJEhEKCXRvdGFsX3VzZBgCIAEoARIZChFtb250aF90b19kYXRlX3VzZBgDIAEoARImCghieV9hZ2VudBgEIAMoCzIULmFzdHJhLnYxLkNvc3RCdWNrZXQSKQoLYnlfcHJvdmlkZXIYBSADKAsyFC5hc3RyYS52MS5Db3N0QnVja2V0EiYKCGJ5X21vbnRoGAYgAygLMhQuYXN0cmEudjEuQ29zdEJ1Y2tldCJRChdHZXRDb3N0QnJlYWtkb3duUmVxdWVzdBISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJEhAKCGFnZW50X2lkGAMgASgJIq0CChhHZXRDb3N0QnJlYWtkb3duUmVzcG9uc2USEgoKc3RhcnRfZGF0ZRgBIAEoCRIQCghlbmRfZGF0ZRgCIAEoCRIQCghjdXJyZW5jeRgDIAEoCRIRCgl0b3RhbF91c2QYBCABKAESJgoIYnlfYWdlbnQYBSADKAsyFC5hc3RyYS52MS5Db3N0QnVja2V0EikKC2J5X3Byb3ZpZGVyGAYgAygLMhQuYXN0cmEudjEuQ29zdEJ1Y2tldBImCghieV9tb2RlbBgHIAMoCzIULmFzdHJhLnYxLkNvc3RCdWNrZXQSJQoHYnlfdG9vbBgIIAMoCzIULmFzdHJhLnYxLkNvc3RCdWNrZXQSJAoGYnlfZGF5GAkgAygLMhQuYXN0cmEudjEuQ29zdEJ1Y2tldDLwAQoMQ29zdHNTZXJ2aWNlEmcKDkdldENvc3RTdW1tYXJ5Eh8uYXN0cmEudjEuR2V0Q29zdFN1bW1hcnlSZXF1ZXN0GiAuYXN0cmEudjEuR2V0Q29zdFN1bW1hcnlSZXNwb25zZSISyPMYAYLT5JMCCBIGL2Nvc3RzEncKEEdldENvc3RCcmVha2Rvd24SIS5hc3RyYS52MS5HZXRDb3N0QnJlYWtkb3duUmVxdWVzdBoiLmFzdHJhLnYxLkdldENvc3RCcmVha2Rvd25SZXNwb25zZSIcyPMYAYLT5JMCEhIQL2Nvc3RzL2JyZWFrZG93bmIGcHJvdG8z", [file_astra_v1_options, file_google_api_annotations]);
+  fileDesc("ChRhc3RyYS92MS9jb3N0cy5wcm90bxIIYXN0cmEudjEibwoKQ29zdEJ1Y2tldBILCgNrZXkYASABKAkSEAoIY29zdF91c2QYAiABKAESFQoNcHJvbXB0X3Rva2VucxgDIAEoAxIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoAxIQCghyZXF1ZXN0cxgFIAEoBSInChVHZXRDb3N0U3VtbWFyeVJlcXVlc3QSDgoGbW9udGhzGAEgASgFIv0BChZHZXRDb3N0U3VtbWFyeVJlc3BvbnNlEhAKCGN1cnJlbmN5GAEgASgJEhEKCXRvdGFsX3VzZBgCIAEoARIZChFtb250aF90b19kYXRlX3VzZBgDIAEoARImCghieV9hZ2VudBgEIAMoCzIULmFzdHJhLnYxLkNvc3RCdWNrZXQSKQoLYnlfcHJvdmlkZXIYBSADKAsyFC5hc3RyYS52MS5Db3N0QnVja2V0EiYKCGJ5X21vbnRoGAYgAygLMhQuYXN0cmEudjEuQ29zdEJ1Y2tldBIoCgpieV9hcGlfa2V5GAcgAygLMhQuYXN0cmEudjEuQ29zdEJ1Y2tldCJlChdHZXRDb3N0QnJlYWtkb3duUmVxdWVzdBISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJEhAKCGFnZW50X2lkGAMgASgJEhIKCmFwaV9rZXlfaWQYBCABKAki1wIKGEdldENvc3RCcmVha2Rvd25SZXNwb25zZRISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJEhAKCGN1cnJlbmN5GAMgASgJEhEKCXRvdGFsX3VzZBgEIAEoARImCghieV9hZ2VudBgFIAMoCzIULmFzdHJhLnYxLkNvc3RCdWNrZXQSKQoLYnlfcHJvdmlkZXIYBiADKAsyFC5hc3RyYS52MS5Db3N0QnVja2V0EiYKCGJ5X21vZGVsGAcgAygLMhQuYXN0cmEudjEuQ29zdEJ1Y2tldBIlCgdieV90b29sGAggAygLMhQuYXN0cmEudjEuQ29zdEJ1Y2tldBIkCgZieV9kYXkYCSADKAsyFC5hc3RyYS52MS5Db3N0QnVja2V0EigKCmJ5X2FwaV9rZXkYCiADKAsyFC5hc3RyYS52MS5Db3N0QnVja2V0MvABCgxDb3N0c1NlcnZpY2USZwoOR2V0Q29zdFN1bW1hcnkSHy5hc3RyYS52MS5HZXRDb3N0U3VtbWFyeVJlcXVlc3QaIC5hc3RyYS52MS5HZXRDb3N0U3VtbWFyeVJlc3BvbnNlIhLI8xgBgtPkkwIIEgYvY29zdHMSdwoQR2V0Q29zdEJyZWFrZG93bhIhLmFzdHJhLnYxLkdldENvc3RCcmVha2Rvd25SZXF1ZXN0GiIuYXN0cmEudjEuR2V0Q29zdEJyZWFrZG93blJlc3BvbnNlIhzI8xgBgtPkkwISEhAvY29zdHMvYnJlYWtkb3duYgZwcm90bzM", [file_astra_v1_options, file_google_api_annotations]);
 
 /**
  * Spend grouped under one key.
@@ -21,7 +21,8 @@ export const file_astra_v1_costs: GenFile = /*@__PURE__*/
  */
 export type CostBucket = Message<"astra.v1.CostBucket"> & {
   /**
-   * The group: an agent id, provider, "provider/model-id", tool name, "YYYY-MM" or "YYYY-MM-DD".
+   * The group: an agent id, provider, "provider/model-id", tool name, personal API key id, "YYYY-MM" or
+   * "YYYY-MM-DD".
    *
    * @generated from field: string key = 1;
    */
@@ -121,6 +122,14 @@ export type GetCostSummaryResponse = Message<"astra.v1.GetCostSummaryResponse"> 
    * @generated from field: repeated astra.v1.CostBucket by_month = 6;
    */
   byMonth: CostBucket[];
+
+  /**
+   * Spend of the calls made with personal API keys, by key id (ApiKey.id; any member's keys); spend without a
+   * key is in no bucket. A priced tool call counts under the key of its turn.
+   *
+   * @generated from field: repeated astra.v1.CostBucket by_api_key = 7;
+   */
+  byApiKey: CostBucket[];
 };
 
 /**
@@ -156,6 +165,13 @@ export type GetCostBreakdownRequest = Message<"astra.v1.GetCostBreakdownRequest"
    * @generated from field: string agent_id = 3;
    */
   agentId: string;
+
+  /**
+   * Only the spend of calls made with this personal API key (an ApiKey.id).
+   *
+   * @generated from field: string api_key_id = 4;
+   */
+  apiKeyId: string;
 };
 
 /**
@@ -222,6 +238,13 @@ export type GetCostBreakdownResponse = Message<"astra.v1.GetCostBreakdownRespons
    * @generated from field: repeated astra.v1.CostBucket by_day = 9;
    */
   byDay: CostBucket[];
+
+  /**
+   * As GetCostSummaryResponse.by_api_key, within the range.
+   *
+   * @generated from field: repeated astra.v1.CostBucket by_api_key = 10;
+   */
+  byApiKey: CostBucket[];
 };
 
 /**
@@ -238,7 +261,7 @@ export const GetCostBreakdownResponseSchema: GenMessage<GetCostBreakdownResponse
  */
 export const CostsService: GenService<{
   /**
-   * Totals of the workspace by agent, provider and month.
+   * Totals of the workspace by agent, provider, personal API key and month.
    *
    * @generated from rpc astra.v1.CostsService.GetCostSummary
    */
@@ -248,7 +271,7 @@ export const CostsService: GenService<{
     output: typeof GetCostSummaryResponseSchema;
   },
   /**
-   * Detailed spend within a date range by agent, provider, model, tool and day.
+   * Detailed spend within a date range by agent, provider, model, tool, personal API key and day.
    *
    * @generated from rpc astra.v1.CostsService.GetCostBreakdown
    */

@@ -28,7 +28,8 @@ export enum AuthLevel {
   UNSPECIFIED = 0,
 
   /**
-   * A verified access token (JWT bearer), with the workspace chosen by x-workspace-id.
+   * A verified access token (JWT bearer), with the workspace chosen by x-workspace-id; or a personal API key
+   * (bearer ak_…, see AuthService.CreateApiKey), which acts only in its own workspace.
    *
    * @generated from enum value: AUTH_LEVEL_JWT = 1;
    */

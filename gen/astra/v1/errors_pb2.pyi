@@ -1,0 +1,58 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
+    ERROR_CODE_CANCELLED: _ClassVar[ErrorCode]
+    ERROR_CODE_UNKNOWN: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID_ARGUMENT: _ClassVar[ErrorCode]
+    ERROR_CODE_DEADLINE_EXCEEDED: _ClassVar[ErrorCode]
+    ERROR_CODE_NOT_FOUND: _ClassVar[ErrorCode]
+    ERROR_CODE_ALREADY_EXISTS: _ClassVar[ErrorCode]
+    ERROR_CODE_PERMISSION_DENIED: _ClassVar[ErrorCode]
+    ERROR_CODE_RESOURCE_EXHAUSTED: _ClassVar[ErrorCode]
+    ERROR_CODE_FAILED_PRECONDITION: _ClassVar[ErrorCode]
+    ERROR_CODE_ABORTED: _ClassVar[ErrorCode]
+    ERROR_CODE_OUT_OF_RANGE: _ClassVar[ErrorCode]
+    ERROR_CODE_UNIMPLEMENTED: _ClassVar[ErrorCode]
+    ERROR_CODE_INTERNAL: _ClassVar[ErrorCode]
+    ERROR_CODE_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_DATA_LOSS: _ClassVar[ErrorCode]
+    ERROR_CODE_UNAUTHENTICATED: _ClassVar[ErrorCode]
+    ERROR_CODE_METHOD_NOT_ALLOWED: _ClassVar[ErrorCode]
+    ERROR_CODE_PAYLOAD_TOO_LARGE: _ClassVar[ErrorCode]
+    ERROR_CODE_UNSUPPORTED_MEDIA_TYPE: _ClassVar[ErrorCode]
+    ERROR_CODE_PROVIDER_ERROR: _ClassVar[ErrorCode]
+    ERROR_CODE_PROVIDER_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_RATE_LIMITED: _ClassVar[ErrorCode]
+    ERROR_CODE_BUSY: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID_FRAME: _ClassVar[ErrorCode]
+ERROR_CODE_UNSPECIFIED: ErrorCode
+ERROR_CODE_CANCELLED: ErrorCode
+ERROR_CODE_UNKNOWN: ErrorCode
+ERROR_CODE_INVALID_ARGUMENT: ErrorCode
+ERROR_CODE_DEADLINE_EXCEEDED: ErrorCode
+ERROR_CODE_NOT_FOUND: ErrorCode
+ERROR_CODE_ALREADY_EXISTS: ErrorCode
+ERROR_CODE_PERMISSION_DENIED: ErrorCode
+ERROR_CODE_RESOURCE_EXHAUSTED: ErrorCode
+ERROR_CODE_FAILED_PRECONDITION: ErrorCode
+ERROR_CODE_ABORTED: ErrorCode
+ERROR_CODE_OUT_OF_RANGE: ErrorCode
+ERROR_CODE_UNIMPLEMENTED: ErrorCode
+ERROR_CODE_INTERNAL: ErrorCode
+ERROR_CODE_UNAVAILABLE: ErrorCode
+ERROR_CODE_DATA_LOSS: ErrorCode
+ERROR_CODE_UNAUTHENTICATED: ErrorCode
+ERROR_CODE_METHOD_NOT_ALLOWED: ErrorCode
+ERROR_CODE_PAYLOAD_TOO_LARGE: ErrorCode
+ERROR_CODE_UNSUPPORTED_MEDIA_TYPE: ErrorCode
+ERROR_CODE_PROVIDER_ERROR: ErrorCode
+ERROR_CODE_PROVIDER_UNAVAILABLE: ErrorCode
+ERROR_CODE_RATE_LIMITED: ErrorCode
+ERROR_CODE_BUSY: ErrorCode
+ERROR_CODE_INVALID_FRAME: ErrorCode

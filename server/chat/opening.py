@@ -1,0 +1,126 @@
+"""Opening a turn, before the provider is called: the request checked; the session the turn goes on in (found by id
+or by its key, continued, archived and replaced when it was idle too long, or created) with its recent history; the
+agent that answers in it, and whether this workspace may chat with it now (grants, restrictions, a configured
+provider). The common case (a session that goes on, agent and workspace cached) is one round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from server.agents.resolve import ResolvedAgent, resolve_cached
+from server.chat.context import session_expired
+from server.context import Principal
+from server.db.database import Database
+from server.db.notified import NotifiedCache
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from server.providers.registry import Providers
+from server.restrictions import enforce, split_model
+from server.sessions import store as sessions
+from server.workspaces.cache import WorkspaceView, workspace_view
+
+MAX_MESSAGE_CHARS = 32_000
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    agent_id: str
+    message: str
+    surface: str = ""
+    surface_id: str = ""
+    session_id: str = ""
+
+
+def check_request(principal: Principal, request: TurnRequest) -> TurnRequest:
+    """The request with its defaults, once the caller may chat and every field is within bounds."""
+    if principal.role == "viewer":
+        raise PermissionDenied("viewers cannot chat with agents")
+    if not request.message.strip():
+        raise InvalidArgument("message must not be empty")
+    if len(request.message) > MAX_MESSAGE_CHARS:
+        raise InvalidArgument(f"message must be at most {MAX_MESSAGE_CHARS} characters")
+    surface = request.surface or "api"
+    if len(surface) > 64 or len(request.surface_id) > 256:
+        raise InvalidArgument("surface must be at most 64 and surfaceId at most 256 characters")
+    if not request.session_id and not request.agent_id:
+        raise InvalidArgument("agentId (or sessionId) is required")
+    return TurnRequest(request.agent_id, request.message, surface, request.surface_id, request.session_id)
+
+
+class Opened(NamedTuple):
+    session: dict[str, Any]
+    created: bool
+    resolved: ResolvedAgent
+    history: list[dict[str, Any]]
+
+
+class Opening:
+    def __init__(
+        self, db: Database, visible_agents: NotifiedCache, workspace_views: NotifiedCache, providers: Providers
+    ):
+        self.db = db
+        self.visible_agents = visible_agents
+        self.workspace_views = workspace_views
+        self.providers = providers
+
+    async def open(self, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None) -> Opened:
+        """The session (found, continued or created), the agent answering in it and the session's recent history,
+        with every check that must pass before the provider is called. `admitted` (a rate limit's verdict, counted
+        meanwhile on a connection of its own) is awaited after the lookup and before any check or write, with no
+        connection held: waiting for a second connection while holding one can starve the pool."""
+        session, history = await self._find(principal, request)
+        if admitted is not None:
+            await admitted
+        async with self.db.connection() as conn:
+            if request.session_id:
+                if session is None:
+                    raise NotFound(f"session {request.session_id} not found")
+                if session["status"] != "active":
+                    raise FailedPrecondition(
+                        f"session {request.session_id} is archived; start a new one", http_status=409
+                    )
+                if request.agent_id and request.agent_id not in (session["agent_id"], session["origin_agent_id"]):
+                    raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
+                resolved, _ = await self._usable(conn, principal, session["agent_id"])
+                return Opened(session, False, resolved, history)
+            # After a handoff the session's current agent keeps answering on this surface.
+            agent_id = session["agent_id"] if session else request.agent_id
+            resolved, workspace = await self._usable(conn, principal, agent_id)
+            if session is not None:
+                if not session_expired(session["last_activity_at"], datetime.now(UTC), workspace.settings):
+                    return Opened(session, False, resolved, history)
+                await sessions.archive(conn, session["id"])
+                if session["agent_id"] != request.agent_id:
+                    resolved, _ = await self._usable(conn, principal, request.agent_id)
+            key = (principal.user_id, principal.workspace_id, request.agent_id, request.surface, request.surface_id)
+            session, created = await sessions.open_session(conn, *key)
+            return Opened(session, created, resolved, [])
+
+    async def _find(self, principal: Principal, request: TurnRequest) -> tuple[dict | None, list[dict[str, Any]]]:
+        """The session the turn goes on in, by id or by its key, with its recent history: one round trip."""
+        ids = {"user": principal.user_id, "workspace": principal.workspace_id}
+        if request.session_id:
+            lookup, params = "own", {**ids, "session": request.session_id}
+        else:
+            params = {**ids, "agent": request.agent_id, "surface": request.surface, "surface_id": request.surface_id}
+            lookup = "active"
+        async with self.db.connection() as conn:
+            return await sessions.with_history(conn, lookup, params, HISTORY_LIMIT)
+
+    async def _usable(self, conn: Any, principal: Principal, agent_id: str) -> tuple[ResolvedAgent, WorkspaceView]:
+        """The agent if this workspace may chat with it now: 404/403 and restriction and provider checks."""
+        resolved = await resolve_cached(self.visible_agents, conn, principal.workspace_id, agent_id)
+        workspace = await workspace_view(self.workspace_views, conn, principal.workspace_id)
+        if resolved.origin == "granted" and resolved.readonly:
+            raise PermissionDenied(
+                f"agent {agent_id} is granted read-only to this workspace: it cannot be chatted with"
+            )
+        enforce(resolved.agent.model, workspace.allowed_providers, workspace.allowed_models)
+        provider, _ = split_model(resolved.agent.model)
+        configured, why = self.providers.configured(provider, resolved.agent.base_url)
+        if not configured:
+            raise FailedPrecondition(why)
+        return resolved, workspace

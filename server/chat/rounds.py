@@ -1,0 +1,185 @@
+"""The tool loop: what the model is asked (the context and the agent's tools), then up to MAX_TOOL_ROUNDS rounds of
+streamed inference and tool calls, every chunk, call and result passed on as it comes; the round after the last
+offers no tools, so the model answers. What each round produced goes into the turn's record (server/chat/record.py)
+for saving.py to store. A provider failure is raised as ProviderError, with what was said before it kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from astra.v1 import chat_pb2, common_pb2
+from server.chat import presence
+from server.chat.background import Background
+from server.chat.context import build_context
+from server.chat.record import Round, TurnRecord, outcome_record
+from server.db.database import Database
+from server.providers.base import (
+    ChatMessage,
+    CompletionRequest,
+    Finish,
+    StreamEvent,
+    TextDelta,
+    ToolCallEvent,
+    ToolSchema,
+)
+from server.providers.registry import Providers
+from server.restrictions import split_model
+from server.skills.catalog import Catalog
+from server.tools.runtime import ToolContext, ToolRunner
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 5
+
+
+def event(**kwargs: Any) -> chat_pb2.ChatStreamResponse:
+    return chat_pb2.ChatStreamResponse(**kwargs)
+
+
+@dataclass
+class Plan:
+    """What the model is asked: the provider, its model id, the messages (growing with each tool round), the tools."""
+
+    provider: str
+    model_id: str
+    messages: list[ChatMessage]
+    tools: tuple[ToolSchema, ...]
+
+    @classmethod
+    def of(cls, agent: common_pb2.Agent, catalog: Catalog, history: list[dict[str, Any]], memory: str) -> Plan:
+        provider, model_id = split_model(agent.model)
+        messages, _ = build_context(agent, catalog, history, memory)
+        tools = tuple(
+            ToolSchema(s.name, s.description, s.parameters)
+            for s in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny))
+        )
+        return cls(provider, model_id, messages, tools)
+
+    def completion(self, agent: common_pb2.Agent, round_number: int) -> CompletionRequest:
+        # The round after the last offers no tools, so the model answers.
+        return CompletionRequest(
+            model=self.model_id,
+            messages=tuple(self.messages),
+            tools=self.tools if round_number < MAX_TOOL_ROUNDS else (),
+            temperature=agent.temperature if agent.HasField("temperature") else None,
+            max_output_tokens=agent.max_output_tokens,
+            base_url=agent.base_url,
+        )
+
+
+class Prefetched:
+    """A provider stream whose first event is already being fetched, on a task of its own, while the caller
+    finishes other work (storing the user's message)."""
+
+    def __init__(self, inner: AsyncGenerator[StreamEvent, None]):
+        self._inner = inner
+        self._first: asyncio.Future[StreamEvent] | None = asyncio.ensure_future(anext(inner))
+
+    def __aiter__(self) -> Prefetched:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._first is None:
+            return await anext(self._inner)
+        first, self._first = self._first, None
+        return await first
+
+    async def aclose(self) -> None:
+        """Stops the stream and releases its connection; safe to call more than once."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            first.cancel()
+            with suppress(BaseException):
+                await first
+        await self._inner.aclose()
+
+
+class Rounds:
+    def __init__(self, db: Database, providers: Providers, tools: ToolRunner, background: Background):
+        self.db = db
+        self.providers = providers
+        self.tools = tools
+        self.background = background
+
+    async def run(
+        self, turn: TurnRecord, plan: Plan, head: AsyncIterator[StreamEvent]
+    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        """The rounds of inference and tool calls; `head` is the first round's stream, already started."""
+        agent, messages = turn.agent, plan.messages
+        tool_context = ToolContext(turn.principal.user_id, turn.principal.workspace_id, turn.session_id, agent.id)
+        first_token = True
+        # Up to MAX_TOOL_ROUNDS rounds of tool calls; the round after the last offers no tools, so it answers.
+        for round_number in range(MAX_TOOL_ROUNDS + 1):
+            current = Round()
+            turn.rounds.append(current)
+            stream = (
+                head
+                if round_number == 0
+                else self.providers.stream(plan.provider, plan.completion(agent, round_number))
+            )
+            while True:
+                waited = time.perf_counter()
+                try:
+                    item = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    turn.external_s += time.perf_counter() - waited
+                if isinstance(item, TextDelta) and item.text:
+                    if first_token:
+                        first_token = False
+                        self._advance_later(turn, "streaming")
+                    current.text += item.text
+                    yield event(stream_chunk=chat_pb2.StreamChunk(delta=item.text))
+                elif isinstance(item, ToolCallEvent):
+                    current.calls.append(item.call)
+                elif isinstance(item, Finish):
+                    turn.prompt_tokens += item.prompt_tokens
+                    turn.completion_tokens += item.completion_tokens
+            if round_number == MAX_TOOL_ROUNDS:
+                current.calls.clear()  # tools were not offered: calls the model makes anyway are not run
+            if not current.calls:
+                break
+            messages.append(ChatMessage("assistant", current.text, tool_calls=tuple(current.calls)))
+            for call in current.calls:
+                yield event(tool_call=chat_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments))
+                await self._advance(turn, "calling_tool", call.name)
+                ran = time.perf_counter()
+                outcome = await self.tools.run(call.name, call.arguments, tool_context)
+                turn.external_s += time.perf_counter() - ran
+                current.results.append(outcome_record(call, outcome))
+                yield event(
+                    tool_result=chat_pb2.ToolResult(
+                        id=call.id,
+                        name=call.name,
+                        result=outcome.result,
+                        error=outcome.error,
+                        duration_ms=outcome.duration_ms,
+                    )
+                )
+                content = outcome.result if not outcome.error else json.dumps({"error": outcome.error})
+                messages.append(ChatMessage("tool", content, tool_call_id=call.id, name=call.name))
+            await self._advance(turn, "thinking")
+
+    async def _advance(self, turn: TurnRecord, state: str, tool_name: str = "") -> None:
+        p = turn.principal
+        async with self.db.connection() as conn:
+            await presence.advance(conn, p.user_id, p.workspace_id, turn.agent.id, turn.turn_id, state, tool_name)
+
+    def _advance_later(self, turn: TurnRecord, state: str) -> None:
+        """Presence off the hot path: the first token is not held back by a database write."""
+
+        async def run() -> None:
+            try:
+                await self._advance(turn, state)
+            except Exception:  # presence is advisory; a failed update must not disturb the turn
+                log.warning("presence update failed", exc_info=True)
+
+        self.background.hold(asyncio.create_task(run()))
