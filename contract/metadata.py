@@ -14,6 +14,9 @@ REQUEST_ID = "x-request-id"
 HTTP_STATUS = "x-http-status"
 RETRY_AFTER = "retry-after"  # whole seconds, for HTTP's Retry-After
 RETRY_AFTER_MS = "retry-after-ms"  # for clients that want precision (/ws and stream error frames)
+# An edge's report of its open /ws sockets (edge/socket_report.py → server/system/sockets.py).
+EDGE_INSTANCE = "x-astra-edge-instance"
+WS_SOCKETS = "x-astra-ws-sockets"
 
 # Checked on every call: a regex runs in C, a per-character loop in Python.
 _VISIBLE_ID = re.compile(r"[!-~]{1,128}")

@@ -30,10 +30,12 @@ Metadata = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class EdgeConfig:
+    """What the edge takes from the process's settings (server/config.py defines each default, once)."""
+
     grpc_target: str
-    cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = 1024 * 1024
-    sse_keepalive_s: float = 15.0
+    cors_origins: tuple[str, ...]
+    max_body_bytes: int
+    sse_keepalive_s: float
     call_timeout_s: float = 600.0
 
 

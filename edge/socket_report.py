@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from contract.metadata import EDGE_INSTANCE, WS_SOCKETS
 from contract.services import find_method
 from contract.stubs import message_class, stub
 from edge.channel import CoreChannel
@@ -23,9 +24,6 @@ from edge.channel import CoreChannel
 log = logging.getLogger(__name__)
 
 READINESS = "astra.v1.SystemService.Readiness"
-# What server/system/sockets.py reads.
-EDGE_INSTANCE = "x-astra-edge-instance"
-WS_SOCKETS = "x-astra-ws-sockets"
 POLL_S = 1.0
 REFRESH_S = 5.0
 

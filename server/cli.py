@@ -23,6 +23,16 @@ log = logging.getLogger("astra")
 ROLES = ("all", "grpc", "edge", "worker")
 
 
+def edge_config(settings: Settings, grpc_target: str) -> EdgeConfig:
+    """The edge's part of the settings."""
+    return EdgeConfig(
+        grpc_target=grpc_target,
+        cors_origins=settings.cors_origins,
+        max_body_bytes=settings.max_body_bytes,
+        sse_keepalive_s=settings.sse_keepalive_s,
+    )
+
+
 async def serve(settings: Settings, role: str, ready: asyncio.Event | None = None, copy: int | None = None) -> None:
     """Runs until SIGTERM/SIGINT, then drains: readiness goes 503 for drain_delay_s, in-flight calls get
     shutdown_grace_s to finish. `copy` is set when started by `--processes`: the ports are shared with the
@@ -49,12 +59,7 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
         # Beside a core in this process, the edge calls it in-process (server/local_channel.py).
         channel = core.local_channel if core is not None and role == "all" else None
         target = settings.grpc_target if role == "edge" else "in-process"
-        config = EdgeConfig(
-            grpc_target=target,
-            cors_origins=settings.cors_origins,
-            max_body_bytes=settings.max_body_bytes,
-            sse_keepalive_s=settings.sse_keepalive_s,
-        )
+        config = edge_config(settings, target)
         runner = EdgeRunner(
             create_app(config, channel),
             header_timeout_s=settings.http_header_timeout_s,

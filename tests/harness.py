@@ -11,9 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.app import EdgeConfig, create_app
+from edge.app import create_app
 from edge.server import EdgeRunner
 from server.app import Core, ServicerFactory
+from server.cli import edge_config
 from server.config import Settings
 from server.logs import JsonFormatter
 
@@ -102,12 +103,7 @@ class GatewayThread:
         self.core = Core(self.settings, self.servicers)
         await self.core.start()
         self.grpc_port = self.core.port
-        config = EdgeConfig(
-            grpc_target="in-process",
-            cors_origins=self.settings.cors_origins,
-            max_body_bytes=self.settings.max_body_bytes,
-            sse_keepalive_s=self.sse_keepalive_s,
-        )
+        config = edge_config(replace(self.settings, sse_keepalive_s=self.sse_keepalive_s), "in-process")
         self.app = create_app(config, self.core.local_channel)  # as `astra serve` wires it
         runner = EdgeRunner(
             self.app,

@@ -16,7 +16,9 @@ from aiohttp import web
 from yarl import URL
 
 from contract.routes import load_routes
-from edge.app import EdgeConfig, create_app
+from edge.app import create_app
+from server.cli import edge_config
+from server.config import Settings
 from tests.fakes import SECRET_DETAIL, FakeSkills, fake_message
 from tests.harness import ALLOWED_ORIGIN, API_KEY, GatewayThread
 from tests.helpers.accounts import bearer, register, unique_email
@@ -345,7 +347,8 @@ async def test_core_down_is_503_json_without_internal_addresses() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]
-    runner = web.AppRunner(create_app(EdgeConfig(grpc_target=f"127.0.0.1:{dead_port}")), handler_cancellation=True)
+    app = create_app(edge_config(Settings(), f"127.0.0.1:{dead_port}"))
+    runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -25,13 +25,13 @@ from tests.fakes import (
 )
 from tests.harness import GatewayThread
 from tests.helpers.accounts import bearer, register
+from tests.helpers.chat import parse_sse
 
 GATEWAY_SERVICERS = {"astra.v1.ChatService": FakeChat}
 GATEWAY_OPTIONS = {"sse_keepalive_s": 0.3}
 
 STREAM = "/agent/chat/stream"
 NDJSON = {"Accept": "application/x-ndjson"}
-FRAME = re.compile(r"event: ([a-z_]+)\ndata: ([^\n]*)")
 
 _accounts: dict[str, dict[str, Any]] = {}  # gateway URL -> the account registered on it
 
@@ -46,19 +46,6 @@ async def auth(http: aiohttp.ClientSession, gateway: GatewayThread) -> dict[str,
 
 def chat(message: str, key: str | None = None, agent: str = "echo") -> dict[str, str]:
     return {"agentId": agent, "message": message, "surfaceId": key or uuid.uuid4().hex}
-
-
-def parse_sse(raw: str) -> list[tuple[str, dict]]:
-    """Every block of an SSE body as (event, data); comments are dropped, any other shape fails."""
-    assert raw.endswith("\n\n"), raw[-100:]
-    events = []
-    for block in raw[:-2].split("\n\n"):
-        if block.startswith(":"):
-            continue
-        match = FRAME.fullmatch(block)
-        assert match, f"not an SSE frame: {block!r}"
-        events.append((match.group(1), json.loads(match.group(2))))
-    return events
 
 
 def is_uuid4(value: str) -> bool:

@@ -20,7 +20,7 @@ from server.providers.registry import NAMES
 from server.sessions import store as sessions
 from server.timestamps import to_timestamp
 
-# /ws message frames per user across sockets and replicas (DESIGN.md §5).
+# /ws message frames per user across sockets and replicas (the README's WebSocket paragraph).
 WS_MESSAGES_PER_WINDOW, WS_WINDOW_S = 30, 60
 # Chat turns over REST and gRPC: ASTRA_CHAT_RATE_PER_MIN per user per window, across replicas.
 CHAT_WINDOW_S = 60

@@ -1,6 +1,6 @@
-"""The agent turn (DESIGN.md §5): session → user message committed → context → streamed inference → tool loop
-→ assistant/tool messages, usage and cost committed in one transaction. Every transport consumes the same
-event stream this produces.
+"""The agent turn (ARCHITECTURE.md, "The path of one streamed chat turn"): session → user message committed →
+context → streamed inference → tool loop → assistant/tool messages, usage and cost committed in one transaction.
+Every transport consumes the same event stream this produces.
 
 Each phase has a module of its own, and TurnEngine.stream runs them in order: opening.py (the request, the session,
 the agent and the workspace's policy), memories.py (recall before the first round, extraction after), rounds.py
@@ -17,6 +17,7 @@ from contextlib import aclosing
 from typing import Any
 
 from astra.v1 import chat_pb2
+from contract.errors import ErrorCode
 from server.chat.background import Background
 from server.chat.memories import Memories
 from server.chat.opening import Opening, TurnRequest, check_request
@@ -148,9 +149,11 @@ class TurnEngine:
 
 def _provider_error_event(exc: ProviderError) -> chat_pb2.StreamError:
     if exc.status == 429:
-        return chat_pb2.StreamError(code="rate_limited", message=str(exc), retry_after_ms=(exc.retry_after or 1) * 1000)
+        return chat_pb2.StreamError(
+            code=ErrorCode.RATE_LIMITED.wire, message=str(exc), retry_after_ms=(exc.retry_after or 1) * 1000
+        )
     if exc.retryable or exc.status == 503:  # 503 also covers an open circuit breaker, which says when to retry
         return chat_pb2.StreamError(
-            code="provider_unavailable", message=str(exc), retry_after_ms=(exc.retry_after or 0) * 1000
+            code=ErrorCode.PROVIDER_UNAVAILABLE.wire, message=str(exc), retry_after_ms=(exc.retry_after or 0) * 1000
         )
-    return chat_pb2.StreamError(code="provider_error", message=str(exc))
+    return chat_pb2.StreamError(code=ErrorCode.PROVIDER_ERROR.wire, message=str(exc))

@@ -1,1 +1,2 @@
-"""Memory (DESIGN.md §6): tiers, local embeddings, hybrid search, and memory in the agent turn."""
+"""Memory (ARCHITECTURE.md, the turn's memories phase): tiers, local embeddings, hybrid search, and memory in
+the agent turn."""

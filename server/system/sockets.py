@@ -11,23 +11,19 @@ killed) drops out on its own. Reports are believed only from the peers trusted t
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 
 import grpc
 from psycopg import AsyncConnection
 
+from contract.metadata import EDGE_INSTANCE, WS_SOCKETS
 from server.db.database import Database
 from server.interceptors.base import metadata_value
-from server.interceptors.request_id import peer_address
-from server.local_channel import PEER as IN_PROCESS_PEER
+from server.interceptors.peers import TrustedPeers, peer_address
 
 log = logging.getLogger(__name__)
 
-# Metadata of a report (what edge/socket_report.py sends).
-EDGE_INSTANCE = "x-astra-edge-instance"
-WS_SOCKETS = "x-astra-ws-sockets"
 # Edges refresh every 5 s while sockets are open: three missed reports and an edge no longer counts.
 REPORT_TTL_S = 15
 _INSTANCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -56,7 +52,7 @@ async def open_sockets(conn: AsyncConnection) -> int:
 class SocketReports:
     def __init__(self, db: Database, trusted_proxies: tuple[str, ...]):
         self.db = db
-        self.trusted = [ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies]
+        self.edges = TrustedPeers(trusted_proxies)
 
     async def note(self, context: grpc.aio.ServicerContext) -> None:
         """Stores the report a call carries, if any and if its peer is an edge; never fails the call."""
@@ -65,7 +61,7 @@ class SocketReports:
             return  # the common case: a readiness probe
         if not (_INSTANCE.fullmatch(instance) and _COUNT.fullmatch(count)):
             return
-        if not self._from_edge(context.peer()):
+        if peer_address(context.peer()) not in self.edges:
             log.warning("socket report from an untrusted peer ignored", extra={"peer": context.peer()})
             return
         try:
@@ -73,12 +69,3 @@ class SocketReports:
                 await conn.execute(_RECORD, {"id": instance, "sockets": int(count), "ttl": REPORT_TTL_S})
         except Exception as exc:  # the figure is advisory; the edge reports again shortly
             log.warning("socket report not stored", extra={"error": str(exc)})
-
-    def _from_edge(self, peer: str) -> bool:
-        if peer == IN_PROCESS_PEER:
-            return True  # the edge of `astra serve`, in this process
-        try:
-            address = ipaddress.ip_address(peer_address(peer))
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)

@@ -438,7 +438,9 @@ class GetServerHealthResponse(betterproto.Message):
     """Sessions with activity within the idle timeout, deployment-wide."""
 
     websocket_connections: int = betterproto.int32_field(8)
-    """Open /ws sockets on this replica."""
+    """
+    Open /ws sockets across every edge (each edge reports its count; an edge silent for 15 s no longer counts).
+    """
 
     turns_in_flight: int = betterproto.int32_field(9)
     """Turns being run by this replica."""

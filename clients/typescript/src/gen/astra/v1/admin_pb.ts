@@ -124,7 +124,7 @@ export type GetServerHealthResponse = Message<"astra.v1.GetServerHealthResponse"
   activeSessions: number;
 
   /**
-   * Open /ws sockets on this replica.
+   * Open /ws sockets across every edge (each edge reports its count; an edge silent for 15 s no longer counts).
    *
    * @generated from field: int32 websocket_connections = 8;
    */
