@@ -1,10 +1,11 @@
 """Gateway overhead of a streamed chat turn against a fake OpenAI-compatible provider that answers at once.
 
-Time to first token (TTFT) and to the end of the turn through the gateway over SSE, WebSocket and gRPC, minus the
-same times calling the fake provider directly; then /agent/chat turns per second at 50 and 200 concurrent clients,
-with the gateway's CPU per turn. Three ways: `astra serve` as is (its memory indexer gives way to live turns),
-the same with the indexer never giving way, and with the indexer held back, as when the workers run elsewhere.
-Conversations are 10 turns long. Loopback only, bounded.
+Time to first token (TTFT) and to the end of the turn through the gateway over SSE, WebSocket, gRPC and the
+OpenAI-compatible /v1/chat/completions (streamed), minus the same times calling the fake provider directly; then
+/agent/chat turns per second at 50 and 200 concurrent clients, with the gateway's CPU per turn. Three ways:
+`astra serve` as is (its memory indexer gives way to live turns), the same with the indexer never giving way, and
+with the indexer held back, as when the workers run elsewhere. Conversations are 10 turns long. Loopback only,
+bounded.
 """
 
 from __future__ import annotations
@@ -86,6 +87,29 @@ async def sse_turns(gw: Gateway, token: str, agent: str, n: int) -> list[tuple[f
             async with http.post(f"{gw.http_url}/agent/chat/stream", json=body, headers=headers) as resp:
                 async for line in resp.content:
                     if first is None and line.startswith(b"event: stream_chunk"):
+                        first = time.perf_counter() - started
+            samples.append((first, time.perf_counter() - started))
+    return samples
+
+
+async def openai_turns(gw: Gateway, token: str, agent: str, n: int) -> list[tuple[float, float]]:
+    """POST /v1/chat/completions with stream true, as the openai SDKs send it; `user` keys the session."""
+    samples = []
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http:
+        for i in range(n):
+            started = time.perf_counter()
+            body = {
+                "model": agent,
+                "messages": [{"role": "user", "content": f"hello {i}"}],
+                "stream": True,
+                "user": f"openai-{i // CONVERSATION}",
+            }
+            first = None
+            async with http.post(f"{gw.http_url}/v1/chat/completions", json=body, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                async for line in resp.content:
+                    if first is None and b'"content":"word' in line:
                         first = time.perf_counter() - started
             samples.append((first, time.perf_counter() - started))
     return samples
@@ -196,6 +220,7 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
         await direct_turns(fake_url, 50)
         await sse_turns(gw, token, agent, 20)
         await grpc_turns(gw, token, agent, 20)
+        await openai_turns(gw, token, agent, 20)
         settle(gw.proc.pid)
 
         direct = await direct_turns(fake_url, n)
@@ -207,12 +232,13 @@ async def run(fake_url: str, n: int, concurrency: tuple[int, ...], seconds: floa
             ("sse", await sse_turns(gw, token, agent, n)),
             ("ws", await ws_turns(gw, tokens, agents, n)),
             ("grpc", await grpc_turns(gw, token, agent, n)),
+            ("openai", await openai_turns(gw, token, agent, n)),
         )
         elapsed = time.perf_counter() - started
         embedded, yielded = await indexer_counters(gw)
         # What the indexer got done meanwhile: each turn stored two messages to embed.
         result["indexer_during_sequential_turns"] = {
-            "messages_written": 2 * 3 * n,
+            "messages_written": 2 * len(sequential) * n,
             "embedded": int(embedded - embedded_before),
             "embedded_per_s": round((embedded - embedded_before) / elapsed, 1),
             "yielded_s": round(yielded - yielded_before, 2),

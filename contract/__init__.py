@@ -1,8 +1,8 @@
 """The contract's rules, in one place: everything the core, the edge and the OpenAPI generator need to know about
 `astra.v1` beyond the generated code itself.
 
-- `services`: which services and methods the contract has (the one scan of gen/) and who may call each
-  (`astra.v1.auth`, unset meaning JWT).
+- `services`: which services and methods the contract has (the one scan of gen/), who may call each
+  (`astra.v1.auth`, unset meaning JWT) and which HTTP dialect the edge speaks for it (`astra.v1.dialect`).
 - `routes`: the REST routes of the google.api.http rules, with their success statuses.
 - `fields`: how a query or path name resolves to a request field, and which fields a query string may set;
   which oneof names a streamed message's frames.

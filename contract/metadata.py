@@ -17,6 +17,9 @@ RETRY_AFTER_MS = "retry-after-ms"  # for clients that want precision (/ws and st
 # An edge's report of its open /ws sockets (edge/socket_report.py → server/system/sockets.py).
 EDGE_INSTANCE = "x-astra-edge-instance"
 WS_SOCKETS = "x-astra-ws-sockets"
+# Sent by the edge on every call: it knows the request id it sent, so the core does not spend a round of initial
+# metadata returning it early; a handler may send initial metadata of its own (a chat completion's session).
+FROM_EDGE = "x-astra-edge"
 
 # Checked on every call: a regex runs in C, a per-character loop in Python.
 _VISIBLE_ID = re.compile(r"[!-~]{1,128}")

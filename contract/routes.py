@@ -35,6 +35,10 @@ class Route:
         return services.auth_level(self.method)
 
     @property
+    def dialect(self) -> int:
+        return services.dialect(self.method)
+
+    @property
     def success_statuses(self) -> tuple[int, ...]:
         return services.success_statuses(self.method)
 

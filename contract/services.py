@@ -1,4 +1,4 @@
-"""The services and methods of astra.v1, and who may call each.
+"""The services and methods of astra.v1, who may call each, and the HTTP dialect each service speaks.
 
 This is the one place that scans gen/: the core serves what it finds here, the edge routes it, the OpenAPI
 generator documents it.
@@ -20,6 +20,9 @@ from astra.v1 import options_pb2
 AUTH_JWT = options_pb2.AUTH_LEVEL_JWT
 AUTH_NONE = options_pb2.AUTH_LEVEL_NONE
 AUTH_API_KEY = options_pb2.AUTH_LEVEL_API_KEY
+# The HTTP dialect of a service (astra.v1.dialect): Astra's own unless the service says otherwise.
+DIALECT_ASTRA = options_pb2.DIALECT_UNSPECIFIED
+DIALECT_OPENAI = options_pb2.DIALECT_OPENAI
 
 
 @functools.cache
@@ -69,3 +72,8 @@ def auth_level_of(path: str) -> int:
 def success_statuses(method: MethodDescriptor) -> tuple[int, ...]:
     """HTTP statuses other than 200 a successful call of the method may answer with (astra.v1.success_statuses)."""
     return tuple(method.GetOptions().Extensions[options_pb2.success_statuses])
+
+
+def dialect(method: MethodDescriptor) -> int:
+    """The HTTP dialect the edge speaks for the method: its service's astra.v1.dialect option."""
+    return method.containing_service.GetOptions().Extensions[options_pb2.dialect]

@@ -17,6 +17,7 @@ from edge.channel import CoreChannel
 from edge.errors import json_response, method_not_allowed
 from edge.gateway import EdgeConfig, Gateway
 from edge.headers import REQUEST_ID, request_id_from
+from edge.mcp_surface import mount as mount_mcp
 from edge.middlewares import observe
 from edge.openapi import OPENAPI_PATH, build_document
 from edge.ws import WsHub
@@ -53,6 +54,7 @@ def create_app(config: EdgeConfig, channel: CoreChannel | None = None) -> web.Ap
         return web.Response(body=openapi, content_type="application/json")
 
     app.router.add_route("*", OPENAPI_PATH, serve_openapi)
+    mount_mcp(app, gateway)  # /mcp: the agents for MCP clients (edge/mcp_surface)
     app.router.add_route("*", "/{tail:.*}", gateway.dispatch)
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:

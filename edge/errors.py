@@ -3,7 +3,7 @@ and the /ws error frame.
 
 An error is first a `Failure`, whatever its origin (a refusal of the edge's own, a failed call); its code and HTTP
 status come from the contract's vocabulary (contract/errors.py), so the edge chooses no status itself. Each surface's
-shape is one function of a Failure: another surface (an OpenAI-compatible error body, say) is one more function.
+shape is one function of a Failure: the OpenAI dialect's error body (edge/openai_dialect.py) is one more function.
 """
 
 from __future__ import annotations
@@ -105,3 +105,54 @@ def ws_frame(failure: Failure) -> dict[str, Any]:
         code, message = ErrorCode.RATE_LIMITED, message or "rate limited"
         extra["retryAfterMs"] = failure.retry_after_ms or 1000
     return {"type": "error", "code": code.wire.lower(), "message": message, **extra}
+
+
+# OpenAI's error type for each HTTP status its SDKs map to an exception class, and the codes it answers with.
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+_OPENAI_CODES = {
+    401: "invalid_api_key",
+    402: "insufficient_quota",
+    403: "permission_denied",
+    429: "rate_limit_exceeded",
+}
+
+
+def openai_error(failure: Failure, code: str | None = None) -> dict[str, Any]:
+    """The OpenAI dialect: `{"error": {"message", "type", "param", "code"}}`, the same as a response body and as a
+    stream's last `data:` line. `code` when the dialect knows a better one than the status's (model_not_found);
+    otherwise OpenAI's for the status, or the contract's code in lower case."""
+    status = failure.http_status
+    kind = _OPENAI_TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
+    return {
+        "error": {
+            "message": failure.message or failure.code.wire.lower(),
+            "type": kind,
+            "param": None,
+            "code": code or _OPENAI_CODES.get(status) or _precise(failure).wire.lower(),
+        }
+    }
+
+
+def _precise(failure: Failure) -> ErrorCode:
+    """The code a call's HTTP status singles out among those of its gRPC status (502: provider_error)."""
+    if failure.status is not None and failure.status != failure.code.http:
+        for code in ErrorCode:
+            if code.grpc is failure.code.grpc and code.http == failure.status:
+                return code
+    return failure.code
+
+
+def openai_response(failure: Failure, code: str | None = None) -> web.Response:
+    """The OpenAI dialect's error response: `openai_error` with the failure's HTTP status (401 with
+    WWW-Authenticate, 429 with Retry-After); no Astra error body."""
+    headers = dict(failure.headers)
+    if failure.http_status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="astra"')
+    body = json.dumps(openai_error(failure, code)).encode()
+    return web.Response(status=failure.http_status, body=body, content_type="application/json", headers=headers)

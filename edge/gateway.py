@@ -1,5 +1,6 @@
 """The gateway: one dispatcher routes every annotated path to its RPC, transcodes the request, calls the core and
-relays the answer (a JSON body, or a stream of SSE/NDJSON frames)."""
+relays the answer (a JSON body, or a stream of SSE/NDJSON frames). A service the contract gives another HTTP dialect
+(astra.v1.dialect) is spoken in that dialect's module instead, errors included."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from prometheus_client import generate_latest
 from contract.errors import ErrorCode
 from contract.metadata import http_status
 from contract.routes import Route
+from contract.services import DIALECT_OPENAI
 from contract.stubs import stub
 from edge.channel import CoreChannel
 from edge.cors import Cors
@@ -21,6 +23,7 @@ from edge.errors import EdgeError, from_rpc_error, json_response, method_not_all
 from edge.headers import REQUEST_ID, ROUTE, outgoing_metadata, response_headers
 from edge.metrics import EDGE_REGISTRY
 from edge.mux import MethodNotAllowed, NoRoute, Router
+from edge.openai_dialect import OpenAIDialect
 from edge.streaming import FrameWriter, frame, relay, wants_ndjson
 from edge.transcode import build_request, render
 
@@ -41,10 +44,16 @@ class EdgeConfig:
 
 @dataclass(frozen=True)
 class Binding:
-    """A route with the gRPC callable that serves it, built once at start-up."""
+    """A route with the gRPC callable that serves it and the dialect it is spoken in (None: Astra's own), built
+    once at start-up."""
 
     route: Route
     call: Any
+    dialect: OpenAIDialect | None = None
+
+
+def _first_segment(path: str) -> str:
+    return "/" + path.lstrip("/").split("/", 1)[0]
 
 
 class Gateway:
@@ -54,8 +63,15 @@ class Gateway:
         self.cors = Cors(config.cors_origins)
         self.router: Router[Binding] = Router()
         self.draining = False
+        dialects = {DIALECT_OPENAI: OpenAIDialect(config.sse_keepalive_s, config.call_timeout_s)}
+        by_segment: dict[str, set[OpenAIDialect | None]] = {}
         for route in routes:
-            self.router.add(route.http_method, route.template, Binding(route, stub(channel, route.method)))
+            dialect = dialects.get(route.dialect)
+            self.router.add(route.http_method, route.template, Binding(route, stub(channel, route.method), dialect))
+            by_segment.setdefault(_first_segment(route.template), set()).add(dialect)
+        # A first path segment only one dialect's routes use is that dialect's: its unknown paths and methods are
+        # refused in that dialect too (no Astra error body under /v1).
+        self.owners = {segment: found.pop() for segment, found in by_segment.items() if len(found) == 1}
 
     def metadata(self, request: web.Request) -> Metadata:
         metadata = outgoing_metadata(request, request[REQUEST_ID])
@@ -77,6 +93,7 @@ class Gateway:
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         rid = request[REQUEST_ID]
+        dialect = self.owners.get(_first_segment(request.path))
         try:
             if self.cors.is_preflight(request):
                 return self._preflight(request)
@@ -90,9 +107,9 @@ class Gateway:
                 ) from None
             except MethodNotAllowed as exc:
                 raise method_not_allowed(request.method, request.path, exc.allowed) from None
-            route = binding.route
+            route, dialect = binding.route, binding.dialect
             request[ROUTE] = route.template
-            message = build_request(
+            message = (dialect.build_request if dialect is not None else build_request)(
                 route,
                 bindings,
                 query_items(request),
@@ -101,7 +118,9 @@ class Gateway:
             )
             metadata = self.metadata(request)
         except EdgeError as exc:
-            return json_response(exc.failure(), rid)
+            return dialect.error(exc.failure()) if dialect is not None else json_response(exc.failure(), rid)
+        if dialect is not None:
+            return await dialect.serve(request, route, binding.call, message, metadata)
         if route.streaming:
             return await self._stream(request, binding, message, metadata)
         return await self._unary(request, binding, message, metadata)

@@ -23,6 +23,7 @@ FORWARDED = {
     "X-Idempotency-Key": "idempotency-key",
     "If-Match": "if-match",
     "User-Agent": "user-agent",
+    "X-Astra-Session-Id": "x-astra-session-id",
 }
 
 
@@ -46,7 +47,7 @@ def _printable(value: str) -> bool:
 def outgoing_metadata(request: web.Request, request_id: str) -> tuple[tuple[str, str], ...]:
     """Raises EdgeError(INVALID_ARGUMENT) for a header the core needs whose value gRPC metadata cannot carry (e.g.
     a TAB)."""
-    forwarded = [(metadata.REQUEST_ID, request_id)]
+    forwarded = [(metadata.REQUEST_ID, request_id), (metadata.FROM_EDGE, "1")]
     seen = set()
     for header, key in FORWARDED.items():
         value = request.headers.get(header)
@@ -69,6 +70,7 @@ RESPONSE_HEADERS = {
     "etag": "ETag",
     "idempotent-replayed": "Idempotent-Replayed",
     "x-astra-overhead-ms": "X-Astra-Overhead-Ms",
+    "x-astra-session-id": "X-Astra-Session-Id",
 }
 
 

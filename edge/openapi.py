@@ -2,7 +2,9 @@
 
 Nothing here knows a domain: paths come from the google.api.http rules, parameters and schemas from the request and
 response descriptors (proto3 JSON mapping, as the edge transcodes them), auth from the astra.v1.auth option and
-success statuses other than 200 from astra.v1.success_statuses.
+success statuses other than 200 from astra.v1.success_statuses. A service in OpenAI's dialect (astra.v1.dialect) is
+documented as edge/openai_dialect.py speaks it: proto field names, nullable optional fields, 64-bit integers as
+numbers, its stream's `data:` lines and OpenAI's error body.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from contract.fields import (
     FieldPathError,
     event_oneof,
     is_map,
+    is_synthetic,
     json_name,
     query_fields,
     real_oneofs,
     resolve,
 )
 from contract.routes import HTTP_BODY, Route
-from contract.services import AUTH_API_KEY, AUTH_JWT, AUTH_NONE
+from contract.services import AUTH_API_KEY, AUTH_JWT, AUTH_NONE, DIALECT_OPENAI
 from edge.streaming import NDJSON
 
 OPENAPI_PATH = "/openapi.json"
@@ -81,6 +84,22 @@ STREAM_FAILURE: Schema = {
         "retryAfterMs": {"type": "integer", "minimum": 0},
     },
 }
+OPENAI_ERROR_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string", "description": "e.g. invalid_request_error, authentication_error"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"], "description": "e.g. model_not_found, rate_limit_exceeded"},
+            },
+        }
+    },
+}
 SECURITY_SCHEMES: Schema = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
@@ -95,6 +114,8 @@ def openapi_path(template: str) -> str:
 class _Builder:
     def __init__(self) -> None:
         self.schemas: dict[str, Schema] = {"Error": ERROR_SCHEMA}
+        # Set while a route in OpenAI's dialect is documented: its messages are no other routes'.
+        self.openai = False
 
     # -- schemas (proto3 JSON mapping) ---------------------------------------------------------------------------
 
@@ -107,6 +128,9 @@ class _Builder:
         return {"$ref": _REF + descriptor.full_name}
 
     def _message(self, descriptor: Descriptor) -> Schema:
+        if self.openai:
+            properties = {field.name: self._nullable(field) for field in descriptor.fields}
+            return {"type": "object", "properties": properties}
         properties = {field.json_name: self.field(field) for field in descriptor.fields}
         schema: Schema = {"type": "object", "properties": properties}
         notes = [
@@ -128,6 +152,14 @@ class _Builder:
                 schema["not"] = {"anyOf": pairs}
         return schema
 
+    def _nullable(self, field: FieldDescriptor) -> Schema:
+        """OpenAI's dialect prints an unset optional field (and message) as null."""
+        schema = self.field(field)
+        oneof = field.containing_oneof
+        if field.has_presence and (oneof is None or is_synthetic(oneof)):  # not a member of a real oneof
+            return {"anyOf": [schema, {"type": "null"}]}
+        return schema
+
     def field(self, field: FieldDescriptor) -> Schema:
         if is_map(field):
             value = field.message_type.fields_by_name["value"]
@@ -145,6 +177,8 @@ class _Builder:
             name, low, high = INTEGERS[kind]
             if not name.endswith("64"):
                 return {"type": "integer", "format": "uint32" if low == 0 else "int32", "minimum": low, "maximum": high}
+            if self.openai:  # OpenAI's dialect prints them as numbers
+                return {"type": "integer", "format": "int64" if low else "uint64"}
             # proto3 JSON writes 64-bit integers as decimal strings (and accepts numbers too).
             pattern = r"^[0-9]+$" if low == 0 else r"^-?[0-9]+$"
             return {"type": "string", "pattern": pattern, "format": "int64"}
@@ -184,6 +218,13 @@ class _Builder:
     # -- operations ---------------------------------------------------------------------------------------------------
 
     def operation(self, route: Route) -> Schema:
+        self.openai = route.dialect == DIALECT_OPENAI
+        try:
+            return self._operation(route)
+        finally:
+            self.openai = False
+
+    def _operation(self, route: Route) -> Schema:
         method = route.method
         request, response = method.input_type, method.output_type
         path_fields = _VARIABLE.findall(route.template)
@@ -216,10 +257,18 @@ class _Builder:
         success = self._success(route, response)
         # Other success statuses the method declares (the core sends them as x-http-status), with the same body.
         others = {str(code): {**success, "description": HTTPStatus(code).phrase} for code in route.success_statuses}
-        operation["responses"] = {"200": success, **others, **_errors(route.auth)}
+        operation["responses"] = {"200": success, **others, **self._errors(route.auth)}
         return operation
 
+    def _errors(self, level: int) -> Schema:
+        if not self.openai:
+            return _errors(level)
+        self.schemas["OpenAIError"] = OPENAI_ERROR_SCHEMA
+        return _errors(level, "OpenAIError")
+
     def _success(self, route: Route, response: Descriptor) -> Schema:
+        if route.streaming and self.openai:
+            return self._openai_stream(response)
         if route.streaming:
             return self._stream(response)
         if route.response_body:
@@ -230,6 +279,19 @@ class _Builder:
         if response.full_name == HTTP_BODY:
             return _raw_body()
         return {"description": "OK", "content": {"application/json": {"schema": self.ref(response)}}}
+
+    def _openai_stream(self, response: Descriptor) -> Schema:
+        """OpenAI's dialect: the request's `stream` false answers the one message as JSON; true, SSE `data:` lines."""
+        oneof = event_oneof(response)
+        members = [self.single(f) for f in response.oneofs_by_name[oneof].fields] if oneof else [self.ref(response)]
+        return {
+            "description": "With stream false, one JSON body; with stream true, SSE `data: <JSON>` lines ended by "
+            "`data: [DONE]` (a failure after the start is a last `data:` line with OpenAI's error body).",
+            "content": {
+                "application/json": {"schema": {"anyOf": members}},
+                "text/event-stream": {"schema": {"type": "string"}, "x-data": {"anyOf": members}},
+            },
+        }
 
     def _stream(self, response: Descriptor) -> Schema:
         """SSE frames `event: <name>` / `data: <JSON>`, or NDJSON lines {"type": <name>, ...payload}."""
@@ -307,8 +369,8 @@ def _security(level: int) -> Schema:
     return {"security": [{"bearerAuth": []}]}
 
 
-def _errors(level: int) -> Schema:
-    error = {"content": {"application/json": {"schema": {"$ref": _REF + "Error"}}}}
+def _errors(level: int, shape: str = "Error") -> Schema:
+    error = {"content": {"application/json": {"schema": {"$ref": _REF + shape}}}}
     answers: Schema = {
         "400": {"description": "Invalid argument or failed precondition", **error},
         "404": {"description": "Not found (or not visible to the caller)", **error},

@@ -25,7 +25,7 @@ def _parse_json(raw: bytes) -> Any:
         raise EdgeError(ErrorCode.INVALID_ARGUMENT, f"malformed JSON: {exc}") from None
 
 
-def _merge_body(message: Message, route: Route, raw: bytes, content_type: str) -> None:
+def _merge_body(message: Message, route: Route, raw: bytes, content_type: str, ignore_unknown: bool) -> None:
     if not raw.strip():
         return  # an empty body is an empty message
     if content_type and content_type not in JSON_TYPES:
@@ -37,7 +37,7 @@ def _merge_body(message: Message, route: Route, raw: bytes, content_type: str) -
     elif not isinstance(document, dict):
         raise EdgeError(ErrorCode.INVALID_ARGUMENT, "request body must be a JSON object")
     try:
-        json_format.ParseDict(document, message)
+        json_format.ParseDict(document, message, ignore_unknown_fields=ignore_unknown)
     except json_format.ParseError as exc:
         raise EdgeError(ErrorCode.INVALID_ARGUMENT, f"invalid request body: {exc}") from None
     except RecursionError:
@@ -50,10 +50,13 @@ def build_request(
     query: list[tuple[str, str]],
     raw_body: bytes,
     content_type: str,
+    ignore_unknown_fields: bool = False,
 ) -> Message:
+    """The request message; body fields the message does not have are refused unless `ignore_unknown_fields` (a
+    dialect whose clients send more than the contract has)."""
     message = route.request_class()
     if route.body:
-        _merge_body(message, route, raw_body, content_type)
+        _merge_body(message, route, raw_body, content_type, ignore_unknown_fields)
     try:
         # Path values win over the body, as in grpc-gateway: the URL names the resource.
         for field_path, value in bindings.items():

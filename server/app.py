@@ -45,11 +45,16 @@ from server.interceptors.errors import ErrorLayer
 from server.interceptors.observe import ObserveLayer
 from server.interceptors.request_id import RequestIdLayer
 from server.local_channel import LocalChannel
+from server.mcp.connection import Limits
+from server.mcp.hub import McpHub, mcp_server_cache
+from server.mcp.service import McpServersService
+from server.mcp.targets import load_servers_file
 from server.memory.access import MemoryAccess
 from server.memory.search import embedder_for
 from server.memory.service import MemoryService
 from server.metrics import EMBEDDED_DB_RESTARTS
 from server.onboarding.service import OnboardingService
+from server.openai.service import OpenAIService
 from server.paging import PageTokens
 from server.providers.registry import Providers
 from server.reflection import add_reflection
@@ -80,8 +85,10 @@ SERVICES: dict[str, ServicerFactory] = {
     "astra.v1.CostsService": CostsService,
     "astra.v1.DiagnosticsService": DiagnosticsService,
     "astra.v1.HeartbeatService": HeartbeatService,
+    "astra.v1.McpServersService": McpServersService,
     "astra.v1.MemoryService": MemoryService,
     "astra.v1.OnboardingService": OnboardingService,
+    "astra.v1.OpenAIService": OpenAIService,
     "astra.v1.SessionsService": SessionsService,
     "astra.v1.SkillsService": SkillsService,
     "astra.v1.SystemService": SystemService,
@@ -177,6 +184,8 @@ class Core:
         self.catalog = Catalog.load(settings.skills_dir, tools.specs)
         # Every replica prices turns the same way.
         prices = Prices.load(settings.pricing_file)
+        # The operator's MCP servers: a bad file stops start-up too (their children start on first use).
+        mcp_servers = load_servers_file(settings.mcp_servers_file)
         conninfo = settings.database_url
         if settings.embedded_db:
             # Watched from here on: a postmaster that dies is started again (server/db/embedded.py).
@@ -200,6 +209,8 @@ class Core:
             messages=MessageSearch(db),
             outbound=Outbound(allow_private=settings.allow_private_urls),
         )
+        limits = Limits(settings.mcp_call_timeout_s, settings.mcp_connect_timeout_s, settings.allow_private_urls)
+        mcp = McpHub(db, mcp_servers, limits, mcp_server_cache())
         self.deps = deps = Deps(
             settings=settings,
             db=db,
@@ -209,10 +220,13 @@ class Core:
             catalog=self.catalog,
             providers=Providers(settings),
             prices=prices,
-            tools=ToolRunner(self.catalog.tools, tools.handlers, cache=ToolCache(db), capabilities=capabilities),
+            tools=ToolRunner(
+                self.catalog.tools, tools.handlers, cache=ToolCache(db), capabilities=capabilities, source=mcp
+            ),
             memberships=membership_cache(),
             visible_agents=agent_cache(),
             workspace_views=workspace_cache(),
+            mcp=mcp,
         )
 
         await health.probe(conninfo, pool)
@@ -287,6 +301,8 @@ class Core:
         if self.lease is not None:
             await self.lease.close()
         if self.deps:
+            if self.deps.mcp is not None:
+                await self.deps.mcp.close()  # after the calls in flight: stdio children exit
             await self.deps.providers.close()
             await self.deps.health.stop()
             await self.deps.db.pool.close()

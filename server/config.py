@@ -126,6 +126,11 @@ class Settings:
     allow_private_urls: bool = False
     agents_file: str = ""
     skills_dir: str = ""
+    # YAML of the operator's MCP servers (stdio commands, streamable-HTTP URLs) whose tools agents may use.
+    mcp_servers_file: str = ""
+    # Seconds one MCP tool call may take, and connecting to (or starting) an MCP server may take.
+    mcp_call_timeout_s: float = 30.0
+    mcp_connect_timeout_s: float = 10.0
     # YAML/JSON {"provider/model": {"input": usd_per_million, "output": usd_per_million}} over the shipped prices.
     pricing_file: str = ""
     heartbeat_min_interval_s: int = 60
@@ -199,6 +204,9 @@ ENV: dict[str, tuple[str, Reader]] = {
     "ASTRA_ALLOW_PRIVATE_URLS": ("allow_private_urls", _bool),
     "ASTRA_AGENTS_FILE": ("agents_file", _text),
     "ASTRA_SKILLS_DIR": ("skills_dir", _text),
+    "ASTRA_MCP_SERVERS_FILE": ("mcp_servers_file", _text),
+    "ASTRA_MCP_CALL_TIMEOUT_S": ("mcp_call_timeout_s", _float),
+    "ASTRA_MCP_CONNECT_TIMEOUT_S": ("mcp_connect_timeout_s", _float),
     "ASTRA_PRICING_FILE": ("pricing_file", _trimmed),
     "ASTRA_HEARTBEAT_MIN_INTERVAL_S": ("heartbeat_min_interval_s", _int),
     "ASTRA_WEBHOOK_RETRY_SCHEDULE": ("webhook_retry_schedule", _seconds),
@@ -244,6 +252,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     if not 0 < settings.memory_index_share <= 1:
         raise ConfigError(f"ASTRA_MEMORY_INDEX_SHARE must be above 0 and at most 1, got {settings.memory_index_share}")
+    for name, value in (
+        ("ASTRA_MCP_CALL_TIMEOUT_S", settings.mcp_call_timeout_s),
+        ("ASTRA_MCP_CONNECT_TIMEOUT_S", settings.mcp_connect_timeout_s),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{name} must be above 0, got {value}")
     if settings.embedding_provider not in ("local", "openai"):
         raise ConfigError(f"ASTRA_EMBEDDING_PROVIDER must be local or openai, got {settings.embedding_provider!r}")
     for cidr in settings.trusted_proxies:

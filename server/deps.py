@@ -14,6 +14,7 @@ from server.db.database import Database
 from server.db.notified import NotifiedCache
 from server.foreground import Foreground
 from server.health import HealthState
+from server.mcp.hub import McpHub
 from server.paging import PageTokens
 from server.providers.registry import Providers
 from server.skills.catalog import Catalog
@@ -39,7 +40,10 @@ class Deps:
     foreground: Foreground = field(default_factory=Foreground)
     # Personal API key rows by secret hash (server/auth/cache.py), dropped when a key is revoked.
     api_key_rows: NotifiedCache = field(default_factory=api_key_cache)
+    # The MCP client runtime (server/mcp/hub.py): the tools of the operator's and the workspaces' MCP servers.
+    mcp: McpHub | None = None
 
     @property
     def caches(self) -> tuple[NotifiedCache, ...]:
-        return (self.memberships, self.visible_agents, self.workspace_views, self.api_key_rows)
+        mcp = (self.mcp.cache,) if self.mcp is not None else ()
+        return (self.memberships, self.visible_agents, self.workspace_views, self.api_key_rows, *mcp)

@@ -45,6 +45,7 @@ class _Context:
     def __init__(self, metadata: Metadata):
         self._metadata = tuple(metadata)
         self._trailers: tuple[tuple[str, str], ...] = ()
+        self._initial: tuple[tuple[str, str], ...] | None = None
         self._code: grpc.StatusCode | None = None
         self._details = ""
         self.was_cancelled = False
@@ -57,6 +58,14 @@ class _Context:
 
     def cancelled(self) -> bool:
         return self.was_cancelled
+
+    async def send_initial_metadata(self, metadata: Metadata) -> None:
+        if self._initial is not None:
+            raise grpc.aio.UsageError("Send initial metadata failed: already sent")
+        self._initial = tuple(metadata)
+
+    def initial_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._initial or ()
 
     def set_trailing_metadata(self, metadata: Metadata) -> None:
         self._trailers = tuple(metadata)
@@ -140,7 +149,9 @@ class _Call:
         return self._task is None or self._task.done()
 
     async def initial_metadata(self) -> grpc.aio.Metadata:
-        return grpc.aio.Metadata()  # the core sends its metadata with the status
+        # What the handler sent so far: a stream's handler sends it before its first message, which is when the
+        # edge asks; the rest of the core's metadata comes with the status.
+        return grpc.aio.Metadata(*self._context.initial_metadata())
 
     async def trailing_metadata(self) -> grpc.aio.Metadata:
         return (await self._final()).trailers

@@ -609,6 +609,14 @@ ADDED_ROUTES = [
     ("POST", "/auth/keys", "JWT"),
     ("GET", "/auth/keys", "JWT"),
     ("DELETE", "/auth/keys/:id", "JWT"),
+    # Issue 18: OpenAI's API over the caller's agents, in OpenAI's dialect.
+    ("GET", "/v1/models", "JWT"),
+    ("POST", "/v1/chat/completions", "JWT"),
+    ("POST", "/v1/embeddings", "JWT"),
+    # Issue 19: a workspace's own MCP servers, whose tools its agents may use.
+    ("POST", "/mcp/servers", "JWT"),
+    ("GET", "/mcp/servers", "JWT"),
+    ("DELETE", "/mcp/servers/:id", "JWT"),
 ]
 SAMPLES = {"id": "ok", "uid": "usr_sample", "date": "2026-01-01", "entryIndex": "0", "index": "0"}
 # NONE routes whose handler validates an empty body: the core answers, so routing worked.
@@ -657,7 +665,10 @@ async def test_every_reference_route_is_served(http: aiohttp.ClientSession) -> N
         elif status != 200:
             assert ctype == "application/json"
             error = json.loads(body)["error"]
-            assert error["code"] in ("UNAUTHENTICATED", "INVALID_ARGUMENT", "UNIMPLEMENTED"), (method, path, error)
+            if path.startswith("/v1/"):  # OpenAI's dialect answers OpenAI's error body
+                assert (error["type"], error["code"]) == ("authentication_error", "invalid_api_key"), (path, error)
+            else:
+                assert error["code"] in ("UNAUTHENTICATED", "INVALID_ARGUMENT", "UNIMPLEMENTED"), (method, path, error)
     assert failures == []
 
 

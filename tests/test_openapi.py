@@ -45,10 +45,11 @@ async def test_every_routed_path_is_documented_and_every_documented_path_is_rout
         (method.lower(), openapi_path(template.template))
         for method, template, _ in gateway.app[GATEWAY].router.routes()
     }
-    # The aiohttp routes next to the dispatcher (the catch-all and the WebSocket are not REST operations).
+    # The aiohttp routes next to the dispatcher (the catch-all, the WebSocket and MCP's JSON-RPC endpoint are not
+    # REST operations).
     for resource in gateway.app.router.resources():
         info = resource.get_info()
-        if "path" in info and info["path"] != "/ws":
+        if "path" in info and info["path"] not in ("/ws", "/mcp"):
             # /openapi.json takes every method so that others get the same 405 as the dispatcher's routes.
             routed |= {("get" if route.method == "*" else route.method.lower(), info["path"]) for route in resource}
     documented = {(method, path) for path, operations in document["paths"].items() for method in operations}

@@ -15,6 +15,7 @@ from server.context import Principal, current_principal
 from server.deps import Deps
 from server.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from server.interceptors.base import add_trailers, metadata_value
+from server.mcp import names as mcp_names
 from server.paging import page_limit
 from server.providers.availability import provider_configured
 from server.restrictions import enforce, restriction_error, split_model
@@ -157,10 +158,21 @@ class AgentsService(agents_pb2_grpc.AgentsServiceServicer):
         ]
         reason = next((r for r in reasons if r), "")
         tools = []
-        for spec in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny)):
+        # The tools of the workspace's MCP servers that the agent names (exactly or as mcp__<server>__*).
+        requested = catalog.requested(list(agent.skills), list(agent.tools.allow))
+        remote = await self.deps.tools.source_specs(principal.workspace_id, requested, list(agent.tools.deny))
+        own = catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny))
+        for spec in [*own, *remote]:
             parameters = struct_pb2.Struct()
             parameters.update(spec.parameters)
-            owner = next((s for s in agent.skills if s in catalog.skills and spec.name in catalog.skills[s].tools), "")
+            owner = next(
+                (
+                    s
+                    for s in agent.skills
+                    if s in catalog.skills and any(mcp_names.matches(n, spec.name) for n in catalog.skills[s].tools)
+                ),
+                "",
+            )
             tools.append(
                 common_pb2.ToolDefinition(
                     name=spec.name, description=spec.description, parameters=parameters, skill_id=owner

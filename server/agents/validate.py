@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from astra.v1 import common_pb2
 from server.config import Settings
 from server.errors import InvalidArgument
+from server.mcp import names as mcp_names
 from server.providers.endpoints import AgentEndpoints, BaseUrlRefused, check_form
 from server.restrictions import DEFAULT_MODEL, split_model
 from server.skills.catalog import Catalog
@@ -57,7 +58,11 @@ def normalise(agent: common_pb2.Agent, catalog: Catalog, default_model: str = ""
             raise fail("skills", f"unknown skill {skill!r} (known: {', '.join(sorted(catalog.skills))})")
     for field, names in (("tools.allow", agent.tools.allow), ("tools.deny", agent.tools.deny)):
         for name in names:
-            if name not in catalog.tools:
+            if mcp_names.is_mcp(name):
+                # An MCP server's tool: its server may be added (or come up) later, so only the form is checked.
+                if mcp_names.split(name) is None:
+                    raise fail(field, f"{name!r} is not mcp__<server>__<tool> or mcp__<server>__*")
+            elif name not in catalog.tools:
                 raise fail(field, f"unknown tool {name!r} (known: {', '.join(sorted(catalog.tools))})")
     if not 0 <= agent.spawn.max_depth <= MAX_SPAWN_DEPTH:
         raise fail("spawn.maxDepth", f"must be 0 to {MAX_SPAWN_DEPTH}, got {agent.spawn.max_depth}")

@@ -74,9 +74,9 @@ class KeyAuthenticator:
         self._touched: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def principal(self, secret: str, workspace_id: str | None) -> Principal:
+    async def principal(self, secret: str, workspace_id: str | None, count: bool = True) -> Principal:
         """The Principal of a call presenting `secret` (with x-workspace-id `workspace_id`, if any), once the key's
-        limits admit it."""
+        limits admit it; `count=False` checks the key without counting the call against its rate."""
         if not _SECRET.fullmatch(secret):
             raise Unauthenticated("invalid API key")
         presented = hash_secret(secret)
@@ -95,7 +95,7 @@ class KeyAuthenticator:
         member = await self.memberships.read(owner, home, self.db, lambda conn: store.membership(conn, owner, home))
         if member is None or member["role"] is None:
             raise Unauthenticated("API key no longer valid: its owner is not a member of its workspace")
-        if row["max_requests_per_minute"]:
+        if count and row["max_requests_per_minute"]:
             await ratelimit.hit(
                 self.db, f"apikey:{key_id}", row["max_requests_per_minute"], RATE_WINDOW_S, "requests with this API key"
             )

@@ -41,13 +41,26 @@ def _as_message(row: dict[str, Any]) -> ChatMessage:
     )
 
 
+def as_row(message: ChatMessage) -> dict[str, Any]:
+    """A message the caller brought (not stored), in the shape of a history row."""
+    calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+    return {
+        "role": message.role,
+        "content": message.content,
+        "tool_calls": {"calls": calls} if calls else None,
+        "tool_call_id": message.tool_call_id or None,
+        "tool_name": message.name or None,
+    }
+
+
 def build_context(
-    agent: common_pb2.Agent, catalog: Catalog, history: list[dict[str, Any]], memory: str = ""
+    agent: common_pb2.Agent, catalog: Catalog, history: list[dict[str, Any]], memory: str = "", extra_system: str = ""
 ) -> tuple[list[ChatMessage], int]:
     """(messages for the model, how many history messages were left out). Oldest turns go first; a tool result
-    is never kept without the assistant message that asked for it. `memory` (profile and recalled memories)
-    is appended to the system prompt."""
-    system = "\n\n".join(part for part in (system_prompt(agent, catalog), memory) if part)
+    is never kept without the assistant message that asked for it. `extra_system` (the caller's own system
+    messages), then `memory` (profile and recalled memories), are appended to the system prompt."""
+    parts = (system_prompt(agent, catalog), extra_system, memory)
+    system = "\n\n".join(part for part in parts if part)
     budget = agent.max_context_tokens - agent.max_output_tokens - (estimate_tokens(system) if system else 0)
     kept: list[ChatMessage] = []
     for row in reversed(history):

@@ -29,7 +29,7 @@ class Memories:
 
     def embed(self, agent: common_pb2.Agent, message: str) -> asyncio.Future[Any] | None:
         """The query embedding, started on its own thread (None when the agent recalls nothing)."""
-        if not memory_recall.wanted(agent.memory):
+        if not memory_recall.wanted(agent.memory) or not message.strip():
             return None
         return asyncio.ensure_future(embedder_for(self.deps.settings).embed([message]))
 

@@ -6,7 +6,7 @@ provider). The common case (a session that goes on, agent and workspace cached) 
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -16,6 +16,7 @@ from server.context import Principal
 from server.db.database import Database
 from server.db.notified import NotifiedCache
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from server.providers.base import CallerOptions, ChatMessage, ToolSchema
 from server.providers.registry import Providers
 from server.restrictions import enforce, split_model
 from server.sessions import store as sessions
@@ -32,13 +33,25 @@ class TurnRequest:
     surface: str = ""
     surface_id: str = ""
     session_id: str = ""
+    # A caller that holds the conversation itself (the OpenAI-compatible surface) may also give:
+    # the conversation before this turn, in place of the session's stored history;
+    history: tuple[ChatMessage, ...] | None = None
+    # results of the model's calls of client tools, which the turn answers in place of a new message (`message`
+    # then only says what the turn is about, for memory; it is not stored again);
+    tool_results: tuple[ChatMessage, ...] = ()
+    # text added to the agent's system prompt;
+    system: str = ""
+    # tools of its own, offered to the model beside the agent's: a round that calls one ends the turn there;
+    client_tools: tuple[ToolSchema, ...] = ()
+    # and settings for the model over the agent's own.
+    options: CallerOptions = field(default_factory=CallerOptions)
 
 
 def check_request(principal: Principal, request: TurnRequest) -> TurnRequest:
     """The request with its defaults, once the caller may chat and every field is within bounds."""
     if principal.role == "viewer":
         raise PermissionDenied("viewers cannot chat with agents")
-    if not request.message.strip():
+    if not request.message.strip() and not request.tool_results:
         raise InvalidArgument("message must not be empty")
     if len(request.message) > MAX_MESSAGE_CHARS:
         raise InvalidArgument(f"message must be at most {MAX_MESSAGE_CHARS} characters")
@@ -47,7 +60,7 @@ def check_request(principal: Principal, request: TurnRequest) -> TurnRequest:
         raise InvalidArgument("surface must be at most 64 and surfaceId at most 256 characters")
     if not request.session_id and not request.agent_id:
         raise InvalidArgument("agentId (or sessionId) is required")
-    return TurnRequest(request.agent_id, request.message, surface, request.surface_id, request.session_id)
+    return replace(request, surface=surface)
 
 
 class Opened(NamedTuple):
@@ -107,8 +120,10 @@ class Opening:
         else:
             params = {**ids, "agent": request.agent_id, "surface": request.surface, "surface_id": request.surface_id}
             lookup = "active"
+        # A turn that brings its own history needs none of the session's.
+        limit = HISTORY_LIMIT if request.history is None else 0
         async with self.db.connection() as conn:
-            return await sessions.with_history(conn, lookup, params, HISTORY_LIMIT)
+            return await sessions.with_history(conn, lookup, params, limit)
 
     async def _usable(self, conn: Any, principal: Principal, agent_id: str) -> tuple[ResolvedAgent, WorkspaceView]:
         """The agent if this workspace may chat with it now: 404/403 and restriction and provider checks."""

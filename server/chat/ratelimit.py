@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from server.db.database import Database
 from server.errors import ResourceExhausted
+
+# Chat turns over REST, gRPC and the OpenAI-compatible surface: ASTRA_CHAT_RATE_PER_MIN per user per window.
+CHAT_WINDOW_S = 60
 
 # Keeps the key's events inside the window and appends this one when fewer than `limit` remain. The conflicting
 # row is locked and read in its latest version, so concurrent hits on one key (on any replica) are serialised.
@@ -33,3 +39,10 @@ async def hit(db: Database, key: str, limit: int, window_s: int, what: str = "me
         raise ResourceExhausted(
             f"rate limit: {limit} {what} per {window_s} s", retry_after=max(0.001, row["wait"] or 0)
         )
+
+
+def chat_turn(db: Database, user_id: str, per_min: int) -> Coroutine[Any, Any, None] | None:
+    """The count of one chat turn in the user's chat window, to be awaited; None when there is no limit."""
+    if per_min <= 0:
+        return None
+    return hit(db, f"chat:{user_id}", per_min, CHAT_WINDOW_S, "chat turns")

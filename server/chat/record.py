@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from astra.v1 import common_pb2
 from server.context import Principal
-from server.providers.base import ToolCallRequest
+from server.providers.base import ChatMessage, ToolCallRequest
 from server.tools.runtime import ToolOutcome
 
 
@@ -49,6 +49,8 @@ class TurnRecord:
     error: str = ""
     saved: bool = False
     user_message: str = ""
+    # Results of client tool calls the turn answered in place of a user message: stored with the reply.
+    answered: tuple[ChatMessage, ...] = ()
 
     @property
     def content(self) -> str:

@@ -1,7 +1,9 @@
 """The tool loop: what the model is asked (the context and the agent's tools), then up to MAX_TOOL_ROUNDS rounds of
 streamed inference and tool calls, every chunk, call and result passed on as it comes; the round after the last
-offers no tools, so the model answers. What each round produced goes into the turn's record (server/chat/record.py)
-for saving.py to store. A provider failure is raised as ProviderError, with what was said before it kept."""
+offers no tools, so the model answers. A round that calls one of the caller's client tools (the OpenAI-compatible
+surface) ends the turn with those calls, for the caller to run. What each round produced goes into the turn's record
+(server/chat/record.py) for saving.py to store. A provider failure is raised as ProviderError, with what was said
+before it kept."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from astra.v1 import chat_pb2, common_pb2
@@ -21,6 +23,7 @@ from server.chat.context import build_context
 from server.chat.record import Round, TurnRecord, outcome_record
 from server.db.database import Database
 from server.providers.base import (
+    CallerOptions,
     ChatMessage,
     CompletionRequest,
     Finish,
@@ -32,6 +35,7 @@ from server.providers.base import (
 from server.providers.registry import Providers
 from server.restrictions import split_model
 from server.skills.catalog import Catalog
+from server.tools.catalog import ToolSpec
 from server.tools.runtime import ToolContext, ToolRunner
 
 log = logging.getLogger(__name__)
@@ -45,32 +49,64 @@ def event(**kwargs: Any) -> chat_pb2.ChatStreamResponse:
 
 @dataclass
 class Plan:
-    """What the model is asked: the provider, its model id, the messages (growing with each tool round), the tools."""
+    """What the model is asked: the provider, its model id, the messages (growing with each tool round), the tools
+    (the agent's own, then the caller's client tools, whose names are in `client_tools`) and the caller's
+    options."""
 
     provider: str
     model_id: str
     messages: list[ChatMessage]
     tools: tuple[ToolSchema, ...]
+    client_tools: frozenset[str] = frozenset()
+    options: CallerOptions = field(default_factory=CallerOptions)
 
     @classmethod
-    def of(cls, agent: common_pb2.Agent, catalog: Catalog, history: list[dict[str, Any]], memory: str) -> Plan:
+    def of(
+        cls,
+        agent: common_pb2.Agent,
+        catalog: Catalog,
+        history: list[dict[str, Any]],
+        memory: str,
+        system: str = "",
+        client_tools: tuple[ToolSchema, ...] = (),
+        options: CallerOptions | None = None,
+        workspace_tools: Sequence[ToolSpec] = (),
+    ) -> Plan:
+        """`workspace_tools`: the agent's tools from the workspace's MCP servers (ToolRunner.source_specs)."""
         provider, model_id = split_model(agent.model)
-        messages, _ = build_context(agent, catalog, history, memory)
+        messages, _ = build_context(agent, catalog, history, memory, system)
         tools = tuple(
             ToolSchema(s.name, s.description, s.parameters)
-            for s in catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny))
+            for s in [
+                *catalog.resolve_tools(list(agent.skills), list(agent.tools.allow), list(agent.tools.deny)),
+                *workspace_tools,
+            ]
         )
-        return cls(provider, model_id, messages, tools)
+        own = {t.name for t in tools}
+        client = tuple(t for t in client_tools if t.name not in own)  # the agent's own tool wins a name
+        return cls(
+            provider, model_id, messages, tools + client, frozenset(t.name for t in client), options or CallerOptions()
+        )
 
     def completion(self, agent: common_pb2.Agent, round_number: int) -> CompletionRequest:
+        options = self.options
+        temperature = agent.temperature if agent.HasField("temperature") else None
+        max_output_tokens = agent.max_output_tokens
+        if options.max_output_tokens is not None:
+            max_output_tokens = min(max_output_tokens, options.max_output_tokens)
         # The round after the last offers no tools, so the model answers.
         return CompletionRequest(
             model=self.model_id,
             messages=tuple(self.messages),
             tools=self.tools if round_number < MAX_TOOL_ROUNDS else (),
-            temperature=agent.temperature if agent.HasField("temperature") else None,
-            max_output_tokens=agent.max_output_tokens,
+            temperature=options.temperature if options.temperature is not None else temperature,
+            max_output_tokens=max_output_tokens,
             base_url=agent.base_url,
+            stop=options.stop,
+            # A forced choice holds for the first call only: on every round it would never let the model answer.
+            tool_choice=options.tool_choice if round_number == 0 else None,
+            response_format=options.response_format,
+            user=options.user,
         )
 
 
@@ -113,7 +149,9 @@ class Rounds:
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         """The rounds of inference and tool calls; `head` is the first round's stream, already started."""
         agent, messages = turn.agent, plan.messages
-        tool_context = ToolContext(turn.principal.user_id, turn.principal.workspace_id, turn.session_id, agent.id)
+        offered = frozenset(t.name for t in plan.tools)
+        p = turn.principal
+        tool_context = ToolContext(p.user_id, p.workspace_id, turn.session_id, agent.id, offered=offered)
         first_token = True
         # Up to MAX_TOOL_ROUNDS rounds of tool calls; the round after the last offers no tools, so it answers.
         for round_number in range(MAX_TOOL_ROUNDS + 1):
@@ -146,6 +184,14 @@ class Rounds:
             if round_number == MAX_TOOL_ROUNDS:
                 current.calls.clear()  # tools were not offered: calls the model makes anyway are not run
             if not current.calls:
+                break
+            client = [call for call in current.calls if call.name in plan.client_tools]
+            if client:
+                # The caller runs these and answers in its next request, which carries the results of the calls it
+                # saw only: the turn ends here, and the agent's own calls of this round are not run.
+                current.calls[:] = client
+                for call in client:
+                    yield event(tool_call=chat_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments))
                 break
             messages.append(ChatMessage("assistant", current.text, tool_calls=tuple(current.calls)))
             for call in current.calls:

@@ -35,21 +35,21 @@ class Saving:
         if self.db.lease is not None:
             self.db.lease.live_turns.discard(turn_id)
 
-    async def user_message(self, principal: Principal, session_id: str, agent_id: str, text: str, turn_id: str) -> bool:
-        """Stores the user's message; False when the session was archived meanwhile."""
+    async def user_message(
+        self, principal: Principal, session_id: str, agent_id: str, text: str, turn_id: str, store: bool = True
+    ) -> bool:
+        """Stores the user's message (with `store` false, only the session's activity and the agent's presence: a
+        turn that answers client tool calls has no new message); False when the session was archived meanwhile."""
         lease = self.db.lease
+        args = (session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id, store)
         async with self.db.connection() as conn:
             if lease is None:
-                return await sessions.add_user_message(
-                    conn, session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id
-                )
+                return await sessions.add_user_message(conn, *args)
             # The in-flight stamp and the message share one implicit transaction: if the process dies before the
             # reply is stored, another one closes the turn as interrupted.
             async with conn.pipeline():
                 await recovery.stamp(conn, lease, turn_id, principal, session_id, agent_id)
-                return await sessions.add_user_message(
-                    conn, session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id
-                )
+                return await sessions.add_user_message(conn, *args)
 
     def cost(self, turn: TurnRecord) -> Decimal:
         return self.prices.cost_usd(turn.agent.model, turn.prompt_tokens, turn.completion_tokens)
@@ -69,7 +69,13 @@ class Saving:
         provider, _ = split_model(agent.model)
         cost = self.cost(turn)
         turn.saved = True
-        rows: list[dict[str, Any]] = []
+        # The client's results of its tools come first: they answer the calls of the turn before.
+        rows: list[dict[str, Any]] = [
+            sessions.message_row(
+                turn.session_id, "tool", m.content, agent.id, tool_call_id=m.tool_call_id, tool_name=m.name or None
+            )
+            for m in turn.answered
+        ]
         tool_rows: list[dict[str, Any]] = []
         for i, current in enumerate(turn.rounds):
             last = i == len(turn.rounds) - 1

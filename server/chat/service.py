@@ -22,8 +22,6 @@ from server.timestamps import to_timestamp
 
 # /ws message frames per user across sockets and replicas (the README's WebSocket paragraph).
 WS_MESSAGES_PER_WINDOW, WS_WINDOW_S = 30, 60
-# Chat turns over REST and gRPC: ASTRA_CHAT_RATE_PER_MIN per user per window, across replicas.
-CHAT_WINDOW_S = 60
 
 
 def _turn_request(request: chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest) -> TurnRequest:
@@ -45,10 +43,11 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         db, user, per_min = self.deps.db, principal.user_id, self.deps.settings.chat_rate_per_min
         if metadata_value(context, "x-astra-transport") == "ws":
             hit = ratelimit.hit(db, f"ws:{user}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
-        elif per_min > 0:
-            hit = ratelimit.hit(db, f"chat:{user}", per_min, CHAT_WINDOW_S, "chat turns")
         else:
-            return None
+            counted = ratelimit.chat_turn(db, user, per_min)
+            if counted is None:
+                return None
+            hit = counted
         verdict = asyncio.ensure_future(hit)
         self.engine.hold(verdict)  # a turn that fails before it awaits the verdict leaves it unread
         return verdict

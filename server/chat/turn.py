@@ -19,6 +19,7 @@ from typing import Any
 from astra.v1 import chat_pb2
 from contract.errors import ErrorCode
 from server.chat.background import Background
+from server.chat.context import as_row
 from server.chat.memories import Memories
 from server.chat.opening import Opening, TurnRequest, check_request
 from server.chat.record import TurnRecord
@@ -63,6 +64,8 @@ class TurnEngine:
         with self.deps.foreground.hold():
             turn_id = new_id("turn")
             session, created, resolved, history = await self.opening.open(principal, request, admitted)
+            if request.history is not None:
+                history = [as_row(m) for m in request.history]
             agent = resolved.agent
             # The query embedding runs on its own thread while the message is stored and memory is searched.
             embedding = self.memories.embed(agent, request.message)
@@ -70,15 +73,33 @@ class TurnEngine:
             # The user's message is committed before any of the reply reaches the client, so it survives whatever
             # happens next; the provider is already called while the commit is under way, which takes the commit off
             # the time to first token. Shielded: a client that goes away does not cut the write short.
+            answered = request.tool_results
             stored = asyncio.ensure_future(
-                self.saving.user_message(principal, session["id"], agent.id, request.message, turn_id)
+                self.saving.user_message(
+                    principal, session["id"], agent.id, request.message, turn_id, store=not answered
+                )
             )
-            turn = TurnRecord(principal, agent, session["id"], turn_id, user_message=request.message)
-            history.append(sessions.message_row(session["id"], "user", request.message, agent.id))
+            turn = TurnRecord(principal, agent, session["id"], turn_id, user_message=request.message, answered=answered)
+            if answered:
+                history.extend(as_row(m) for m in answered)
+            else:
+                history.append(sessions.message_row(session["id"], "user", request.message, agent.id))
             head: Prefetched | None = None
             try:
                 memory = await self.memories.recall(principal, agent, request.message, embedding, session["id"])
-                plan = Plan.of(agent, self.deps.catalog, history, memory)
+                # MCP servers' tools the agent names; nothing is awaited for an agent that names none.
+                requested = self.deps.catalog.requested(list(agent.skills), list(agent.tools.allow))
+                remote = await self.rounds.tools.source_specs(principal.workspace_id, requested, agent.tools.deny)
+                plan = Plan.of(
+                    agent,
+                    self.deps.catalog,
+                    history,
+                    memory,
+                    request.system,
+                    request.client_tools,
+                    request.options,
+                    workspace_tools=remote,
+                )
                 head = Prefetched(self.providers.stream(plan.provider, plan.completion(agent, 0)))
                 if not await asyncio.shield(stored):
                     raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)

@@ -18,6 +18,8 @@ from server.db.notified import NotifiedCache
 from server.errors import NotFound, Unauthenticated
 from server.interceptors.base import Layer, metadata_value
 
+INTROSPECT = "/astra.v1.AuthService/Introspect"
+
 
 class AuthLayer(Layer):
     def __init__(
@@ -47,13 +49,14 @@ class AuthLayer(Layer):
             raise Unauthenticated("invalid API key")
         return Principal(api_key=True)
 
-    async def _check_jwt(self, context: grpc.aio.ServicerContext) -> Principal:
+    async def _check_jwt(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
         scheme, _, token = metadata_value(context, "authorization").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("a bearer token is required in the Authorization header")
         workspace_id = metadata_value(context, "x-workspace-id").strip() or None
         if is_key(token.strip()):
-            return await self.keys.principal(token.strip(), workspace_id)
+            # Introspect only says who is calling (the /ws upgrade, the /mcp gate): the calls that follow it count.
+            return await self.keys.principal(token.strip(), workspace_id, count=method != INTROSPECT)
         claims = self.tokens.verify(token.strip())
         row = await self.memberships.read(
             claims.user_id, workspace_id, self.db, lambda conn: store.membership(conn, claims.user_id, workspace_id)
@@ -77,5 +80,5 @@ class AuthLayer(Layer):
         level = auth_level_of(method)
         if level == AUTH_NONE:
             return
-        principal = self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(context)
+        principal = self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(method, context)
         principal_var.set(principal)

@@ -3,14 +3,15 @@ initial metadata (so a stream's reader has it before the first message) and agai
 status (errors included).
 
 grpc.aio cannot send initial metadata with the first message: it is a batch of its own through the completion
-queue (about 0.15 ms). The edge of `astra serve`, calling in-process, knows the id already and is spared it.
+queue (about 0.15 ms). The edge knows the id already and is spared it: in-process (`astra serve`), and over the
+network, where its calls say x-astra-edge; their initial metadata is then the handler's to send.
 """
 
 from __future__ import annotations
 
 import grpc
 
-from contract.metadata import REQUEST_ID, request_id
+from contract.metadata import FROM_EDGE, REQUEST_ID, request_id
 from server.context import client_address_var, request_id_var
 from server.interceptors.base import Layer, metadata_value
 from server.interceptors.peers import TrustedPeers, peer_address
@@ -37,5 +38,5 @@ class RequestIdLayer(Layer):
         client_address_var.set(self.client_address(context))
         # Set before the call runs so an error's status carries it too; handlers add theirs with add_trailers.
         context.set_trailing_metadata(((REQUEST_ID, rid),))
-        if context.peer() != IN_PROCESS_PEER:
+        if context.peer() != IN_PROCESS_PEER and metadata_value(context, FROM_EDGE) != "1":
             await context.send_initial_metadata(((REQUEST_ID, rid),))

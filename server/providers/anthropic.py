@@ -106,7 +106,27 @@ def request_body(request: CompletionRequest) -> dict[str, Any]:
         body["tools"] = [
             {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools
         ]
+        choice = _tool_choice(request.tool_choice)
+        if choice is not None:
+            body["tool_choice"] = choice
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
     return body
+
+
+def _tool_choice(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's tool_choice in Anthropic's words; None for a form it has no word for (the default applies)."""
+    if choice in ("auto", "none"):
+        return {"type": choice}
+    if choice == "required":
+        return {"type": "any"}
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if isinstance(name, str) and name:
+            return {"type": "tool", "name": name}
+    return None
 
 
 def wire_messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]]:

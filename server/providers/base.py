@@ -44,6 +44,24 @@ class CompletionRequest:
     temperature: float | None = None
     max_output_tokens: int = 1024
     base_url: str = ""  # the agent's own override; "" means the provider's configured default
+    # What a caller of the OpenAI-compatible surface asked for, for providers that can honour it (others ignore it).
+    stop: tuple[str, ...] = ()
+    tool_choice: str | dict[str, Any] | None = None  # OpenAI's form: "auto", "none", "required" or a function
+    response_format: dict[str, Any] | None = None  # OpenAI's form, e.g. {"type": "json_object"}
+    user: str = ""  # the caller's end user
+
+
+@dataclass(frozen=True)
+class CallerOptions:
+    """What the caller of a turn asked of the model, over the agent's own settings (the OpenAI-compatible surface);
+    each provider passes on what it can honour."""
+
+    temperature: float | None = None
+    max_output_tokens: int | None = None  # caps the agent's own
+    stop: tuple[str, ...] = ()
+    tool_choice: str | dict[str, Any] | None = None  # for the turn's first model call only
+    response_format: dict[str, Any] | None = None
+    user: str = ""
 
 
 @dataclass(frozen=True)

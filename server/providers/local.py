@@ -1,8 +1,9 @@
 """The built-in offline provider, `local/echo`: deterministic, free, streams word by word.
 
 It answers "Echo: <your message>". A message of the form `/tool <name> <json arguments>` (e.g.
-`/tool calculator {"expression": "6*7"}`) makes it call that tool when the agent has it, and after the tool
-answers it replies "<name> returned: <result>", so the tool loop works without any vendor key.
+`/tool calculator {"expression": "6*7"}`) makes it call that tool when it is offered (the agent's own, or a client
+tool of a caller of the OpenAI-compatible surface), and after the tool answers it replies "<name> returned:
+<result>", so the tool loop, server-side or client-side, works without any vendor key.
 """
 
 from __future__ import annotations

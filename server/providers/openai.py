@@ -95,6 +95,14 @@ def request_body(request: CompletionRequest) -> dict[str, Any]:
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
             for t in request.tools
         ]
+        if request.tool_choice is not None:  # without tools OpenAI refuses a tool_choice
+            body["tool_choice"] = request.tool_choice
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    if request.user:
+        body["user"] = request.user
     return body
 
 

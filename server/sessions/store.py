@@ -307,22 +307,32 @@ async def record_tool_call(
 
 
 async def add_user_message(
-    conn: AsyncConnection, session_id: str, user_id: str, workspace_id: str, agent_id: str, content: str, turn_id: str
+    conn: AsyncConnection,
+    session_id: str,
+    user_id: str,
+    workspace_id: str,
+    agent_id: str,
+    content: str,
+    turn_id: str,
+    store: bool = True,
 ) -> bool:
     """The user's message, the session's activity and the agent's presence ('thinking') in one atomic statement,
-    only while the session is still active (False when it was archived in the meantime)."""
+    only while the session is still active (False when it was archived in the meantime). With `store` false, the
+    activity and presence only (a turn that brings no new message)."""
     cur = await conn.execute(
-        "WITH s AS (UPDATE sessions SET message_count = message_count + 1, last_activity_at = now()"
+        "WITH s AS (UPDATE sessions SET message_count = message_count + %(added)s, last_activity_at = now()"
         "           WHERE id = %(session)s AND status = 'active' RETURNING id),"
         " m AS (INSERT INTO messages (id, session_id, role, content, agent_id)"
-        "       SELECT %(message)s, s.id, 'user', %(content)s, %(agent)s FROM s RETURNING id),"
+        "       SELECT %(message)s, s.id, 'user', %(content)s, %(agent)s FROM s WHERE %(store)s RETURNING id),"
         " p AS (INSERT INTO presence (user_id, workspace_id, agent_id, state, session_id, tool_name, turn_id)"
         "       SELECT %(user)s, %(ws)s, %(agent)s, 'thinking', s.id, '', %(turn)s FROM s"
         "       ON CONFLICT (user_id, workspace_id, agent_id) DO UPDATE SET state = 'thinking',"
         "         session_id = EXCLUDED.session_id, tool_name = '', turn_id = EXCLUDED.turn_id, since = now()"
         "       RETURNING 1)"
-        " SELECT (SELECT count(*) FROM m) AS added, (SELECT count(*) FROM p) AS presence",
+        " SELECT (SELECT count(*) FROM s) AS active, (SELECT count(*) FROM p) AS presence",
         {
+            "added": int(store),
+            "store": store,
             "session": session_id,
             "message": new_id("msg"),
             "content": content,
@@ -333,7 +343,7 @@ async def add_user_message(
         },
     )
     row = await cur.fetchone()
-    return bool(row and row["added"])
+    return bool(row and row["active"])
 
 
 MESSAGE_INSERT = (

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from server.config import ConfigError
+from server.mcp import names as mcp_names
 from server.tools.catalog import BUILTIN_TOOLS, ToolSpec
 
 
@@ -33,7 +34,8 @@ def _parse(text: str, source: str, tools: dict[str, ToolSpec]) -> Skill:
     names = data.get("tools") or []
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"skill manifest {source}: tools must be a list of tool names")
-    unknown = sorted(set(names) - set(tools))
+    # An MCP server's tools (mcp__<server>__<tool>, or mcp__<server>__*) are known only at run time.
+    unknown = sorted(n for n in set(names) - set(tools) if mcp_names.split(n) is None)
     if unknown:
         raise ConfigError(f"skill manifest {source} names unknown tools: {', '.join(unknown)}")
     return Skill(
@@ -71,6 +73,16 @@ class Catalog:
             skill = _parse(text, source, tools)
             skills[skill.id] = skill  # a manifest in ASTRA_SKILLS_DIR may replace a built-in
         return cls(skills, tools)
+
+    def requested(self, skill_ids: list[str], allow: list[str]) -> list[str]:
+        """Every tool name or pattern the skills and the allow list ask for, known here or not (MCP tools)."""
+        names: dict[str, None] = {}
+        for skill_id in skill_ids:
+            for name in self.skills[skill_id].tools if skill_id in self.skills else ():
+                names[name] = None
+        for name in allow:
+            names[name] = None
+        return list(names)
 
     def resolve_tools(self, skill_ids: list[str], allow: list[str], deny: list[str]) -> list[ToolSpec]:
         """The skills' tools, plus allow, minus deny, in a stable order."""

@@ -20,7 +20,9 @@ from server.tools.cache import ToolCache
 
 
 def _tool_definition(deps: Deps, name: str, skill_id: str) -> common_pb2.ToolDefinition:
-    spec = deps.catalog.tools[name]
+    spec = deps.catalog.tools.get(name)
+    if spec is None:  # an MCP server's tool (or all of a server's): what it is depends on the workspace's servers
+        return common_pb2.ToolDefinition(name=name, description="Tools of an MCP server", skill_id=skill_id)
     parameters = struct_pb2.Struct()
     parameters.update(spec.parameters)
     return common_pb2.ToolDefinition(

@@ -24,6 +24,8 @@ class ToolSpec:
     # What one call costs beyond the model's tokens (a paid third-party API); ToolOutcome.cost_usd carries it
     # (0 for a cached or failed call) to the tool_calls row of the turn.
     cost_usd_per_call: Decimal = Decimal(0)
+    # Seconds one call may take; 0: the runner's default.
+    timeout_s: float = 0.0
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:

@@ -8,10 +8,10 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jsonschema
 
@@ -25,7 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ToolInputError(Exception):
+class ToolError(Exception):
+    """The tool could not do what was asked (a remote tool answered an error, its server is down); the message goes
+    back to the model as the call's error."""
+
+
+class ToolInputError(ToolError):
     """The call's arguments make no sense to the tool; the message goes back to the model."""
 
 
@@ -53,6 +58,9 @@ class ToolContext:
     session_id: str
     agent_id: str
     timezone: str = ""
+    # The names the model was offered in this turn; a tool of the runner's source (an MCP server's) runs only when
+    # it is one of them. None: no such check (built-in tools run by name, as they always have).
+    offered: frozenset[str] | None = field(default=None, compare=False, repr=False)
     # The runner fills in those left None from its Capabilities.
     memory: MemoryAccess | None = field(default=None, compare=False, repr=False)
     messages: MessageSearch | None = field(default=None, compare=False, repr=False)
@@ -60,6 +68,19 @@ class ToolContext:
 
 
 Handler = Callable[[dict[str, Any], ToolContext], Awaitable[str]]
+
+
+class ToolSource(Protocol):
+    """Tools known only at run time and per workspace (the tools of MCP servers, server/mcp/): names it claims are
+    never the catalog's."""
+
+    def claims(self, name: str) -> bool: ...
+
+    async def specs(self, workspace_id: str, wanted: Sequence[str], deny: Sequence[str]) -> list[ToolSpec]:
+        """The tools that `wanted` (names or patterns the source claims) ask for in this workspace, minus `deny`."""
+        ...
+
+    async def find(self, workspace_id: str, name: str) -> tuple[ToolSpec, Handler] | None: ...
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,7 @@ class ToolRunner:
         *,
         cache: ToolCache | None = None,
         capabilities: Capabilities = Capabilities(),
+        source: ToolSource | None = None,
     ):
         self.specs = specs
         self.handlers = handlers
@@ -98,13 +120,26 @@ class ToolRunner:
         # The shared result cache (server/tools/cache.py); without one every call runs its handler.
         self.cache = cache
         self.capabilities = capabilities
+        self.source = source
+
+    async def source_specs(self, workspace_id: str, names: Sequence[str], deny: Sequence[str]) -> list[ToolSpec]:
+        """The source's tools among `names` (exact names or patterns) for this workspace, minus `deny`; nothing is
+        awaited when no name is the source's, so agents without such tools pay nothing."""
+        claimed = [n for n in names if self.source is not None and self.source.claims(n)]
+        if not claimed or self.source is None:
+            return []
+        try:
+            return await self.source.specs(workspace_id, claimed, deny)
+        except Exception:  # a source in trouble offers nothing; the turn goes on with the other tools
+            log.exception("tool source failed", extra={"workspace_id": workspace_id})
+            return []
 
     async def run(self, name: str, arguments: str, context: ToolContext) -> ToolOutcome:
         started = time.perf_counter()
         outcome, error = _Result(""), ""
         try:
             outcome = await self._run(name, arguments, context)
-        except ToolInputError as exc:
+        except ToolError as exc:
             error = str(exc)
         except TimeoutError:
             error = f"tool {name} timed out after {self.timeout_s:g}s"
@@ -115,10 +150,15 @@ class ToolRunner:
         return ToolOutcome(outcome.text[:MAX_RESULT_CHARS], error, duration_ms, outcome.cached, outcome.cost_usd)
 
     async def _run(self, name: str, arguments: str, context: ToolContext) -> _Result:
-        spec = self.specs.get(name)
+        spec, handler = self.specs.get(name), self.handlers.get(name)
+        if spec is None and self.source is not None and self.source.claims(name):
+            if context.offered is not None and name not in context.offered:
+                raise ToolInputError(f"tool {name} is not one this agent has")
+            found = await self.source.find(context.workspace_id, name)
+            if found is not None:
+                spec, handler = found
         if spec is None:
             raise ToolInputError(f"unknown tool {name!r}")
-        handler = self.handlers.get(name)
         if handler is None:
             raise ToolInputError(f"tool {name} is not available in this deployment")
         try:
@@ -137,8 +177,12 @@ class ToolRunner:
             hit = await self._cache_call(cache.get(name, key), name)
             if hit is not None:
                 return _Result(hit, cached=True)  # the handler did not run: nothing to pay
-        async with asyncio.timeout(self.timeout_s):
-            text = await handler(parsed, context)
+        limit = spec.timeout_s or self.timeout_s
+        try:
+            async with asyncio.timeout(limit):
+                text = await handler(parsed, context)
+        except TimeoutError:
+            raise ToolError(f"tool {name} timed out after {limit:g}s") from None
         if cache is not None:
             await self._cache_call(cache.put(name, key, text[:MAX_RESULT_CHARS], spec.cache_ttl_s), name)
         return _Result(text, cost_usd=spec.cost_usd_per_call)

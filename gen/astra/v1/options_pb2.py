@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61stra/v1/options.proto\x12\x08\x61stra.v1\x1a google/protobuf/descriptor.proto*h\n\tAuthLevel\x12\x1a\n\x16\x41UTH_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41UTH_LEVEL_JWT\x10\x01\x12\x13\n\x0f\x41UTH_LEVEL_NONE\x10\x02\x12\x16\n\x12\x41UTH_LEVEL_API_KEY\x10\x03:C\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x13.astra.v1.AuthLevel::\n\x10success_statuses\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x03(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61stra/v1/options.proto\x12\x08\x61stra.v1\x1a google/protobuf/descriptor.proto*h\n\tAuthLevel\x12\x1a\n\x16\x41UTH_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41UTH_LEVEL_JWT\x10\x01\x12\x13\n\x0f\x41UTH_LEVEL_NONE\x10\x02\x12\x16\n\x12\x41UTH_LEVEL_API_KEY\x10\x03*6\n\x07\x44ialect\x12\x17\n\x13\x44IALECT_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44IALECT_OPENAI\x10\x01:C\n\x04\x61uth\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x13.astra.v1.AuthLevel::\n\x10success_statuses\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x03(\x05:E\n\x07\x64ialect\x12\x1f.google.protobuf.ServiceOptions\x18\xbb\x8e\x03 \x01(\x0e\x32\x11.astra.v1.Dialectb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,4 +34,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUTHLEVEL']._serialized_start=70
   _globals['_AUTHLEVEL']._serialized_end=174
+  _globals['_DIALECT']._serialized_start=176
+  _globals['_DIALECT']._serialized_end=230
 # @@protoc_insertion_point(module_scope)

@@ -4,14 +4,14 @@
 
 import type { GenEnum, GenExtension, GenFile } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, extDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
-import type { MethodOptions } from "@bufbuild/protobuf/wkt";
+import type { MethodOptions, ServiceOptions } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file astra/v1/options.proto.
  */
 export const file_astra_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChZhc3RyYS92MS9vcHRpb25zLnByb3RvEghhc3RyYS52MSpoCglBdXRoTGV2ZWwSGgoWQVVUSF9MRVZFTF9VTlNQRUNJRklFRBAAEhIKDkFVVEhfTEVWRUxfSldUEAESEwoPQVVUSF9MRVZFTF9OT05FEAISFgoSQVVUSF9MRVZFTF9BUElfS0VZEAM6SQoEYXV0aBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLmOAyABKA4yEy5hc3RyYS52MS5BdXRoTGV2ZWxSBGF1dGg6SwoQc3VjY2Vzc19zdGF0dXNlcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLqOAyADKAVSD3N1Y2Nlc3NTdGF0dXNlc2IGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChZhc3RyYS92MS9vcHRpb25zLnByb3RvEghhc3RyYS52MSpoCglBdXRoTGV2ZWwSGgoWQVVUSF9MRVZFTF9VTlNQRUNJRklFRBAAEhIKDkFVVEhfTEVWRUxfSldUEAESEwoPQVVUSF9MRVZFTF9OT05FEAISFgoSQVVUSF9MRVZFTF9BUElfS0VZEAMqNgoHRGlhbGVjdBIXChNESUFMRUNUX1VOU1BFQ0lGSUVEEAASEgoORElBTEVDVF9PUEVOQUkQATpJCgRhdXRoEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYuY4DIAEoDjITLmFzdHJhLnYxLkF1dGhMZXZlbFIEYXV0aDpLChBzdWNjZXNzX3N0YXR1c2VzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYuo4DIAMoBVIPc3VjY2Vzc1N0YXR1c2VzOk4KB2RpYWxlY3QSHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMYu44DIAEoDjIRLmFzdHJhLnYxLkRpYWxlY3RSB2RpYWxlY3RiBnByb3RvMw", [file_google_protobuf_descriptor]);
 
 /**
  * Who may call a method. The server's auth interceptor and the OpenAPI generator read it from the
@@ -57,6 +57,38 @@ export const AuthLevelSchema: GenEnum<AuthLevel> = /*@__PURE__*/
   enumDesc(file_astra_v1_options, 0);
 
 /**
+ * The HTTP dialect the edge speaks for a service, when it is not Astra's own (proto3 JSON in lowerCamelCase, SSE
+ * events named after the response's oneof, {"error": {"code", "message"}, "requestId"} errors).
+ *
+ * @generated from enum astra.v1.Dialect
+ */
+export enum Dialect {
+  /**
+   * Astra's own.
+   *
+   * @generated from enum value: DIALECT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * OpenAI's: request JSON with unknown fields ignored; responses in proto field names (snake_case) with unset
+   * optional fields as null and 64-bit integers as numbers; a server-streaming method answers the member of its
+   * response oneof as one JSON body when the request's `stream` is false, and as SSE `data:` lines ended by
+   * `data: [DONE]` when it is true; errors as {"error": {"message", "type", "param", "code"}}, also for unknown paths
+   * under the service's first path segment.
+   *
+   * @generated from enum value: DIALECT_OPENAI = 1;
+   */
+  OPENAI = 1,
+}
+
+/**
+ * Describes the enum astra.v1.Dialect.
+ */
+export const DialectSchema: GenEnum<Dialect> = /*@__PURE__*/
+  enumDesc(file_astra_v1_options, 1);
+
+/**
  * Field number from the range reserved for in-house options.
  *
  * @generated from extension: astra.v1.AuthLevel auth = 51001;
@@ -72,4 +104,12 @@ export const auth: GenExtension<MethodOptions, AuthLevel> = /*@__PURE__*/
  */
 export const success_statuses: GenExtension<MethodOptions, number[]> = /*@__PURE__*/
   extDesc(file_astra_v1_options, 1);
+
+/**
+ * Field number from the range reserved for in-house options.
+ *
+ * @generated from extension: astra.v1.Dialect dialect = 51003;
+ */
+export const dialect: GenExtension<ServiceOptions, Dialect> = /*@__PURE__*/
+  extDesc(file_astra_v1_options, 2);
 
