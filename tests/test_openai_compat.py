@@ -25,12 +25,13 @@ from langchain_openai import ChatOpenAI
 from astra.v1 import openai_pb2, openai_pb2_grpc
 from edge.app import create_app
 from server.cli import edge_config
-from tests.harness import GatewayThread
+from tests.harness import API_KEY, GatewayThread
 from tests.helpers.accounts import register_users
 from tests.helpers.agents import slug
 from tests.helpers.chat import OPENAI_KEY, OPENAI_MODEL, messages_of
 from tests.helpers.db import sql
 from tests.helpers.http import api
+from tests.helpers.waiting import eventually
 from tests.helpers.workspaces import add_member, new_workspace_id
 from tests.providers.fake_vendors import FakeVendor, Reply, openai_error, openai_text_stream
 
@@ -433,6 +434,18 @@ async def test_turns_land_in_sessions_and_costs_and_x_astra_session_id_continues
         status, body, _ = await api(http, "GET", "/costs", world.owner)
         assert status == 200, body
         assert world.key["id"] in {b["key"] for b in body["byApiKey"]}
+
+        # And in the audit log, with the key that opened it.
+        async def audited() -> list[dict[str, Any]]:
+            status, body, _ = await api(
+                http, "GET", f"/admin/audit/{world.owner['user']['id']}", headers={"x-api-key": API_KEY}
+            )
+            assert status == 200, body
+            return [e for e in body["entries"] if e["action"] == "openai.session.create" and e["target"] == session]
+
+        [entry] = await eventually(audited, what="the session's audit entry")
+        assert entry["details"]["apiKeyId"] == world.key["id"]
+        assert entry["details"]["agentId"] == world.vendor_agent
 
     # The header continues the session with the server's history: only the new message need be sent.
     fake.script(Reply(chunks=openai_text_stream(["Ada", "."])))

@@ -14,6 +14,7 @@ import grpc
 from astra.v1 import openai_pb2, openai_pb2_grpc
 from server.agents import store as agents
 from server.agents.resolve import resolve_cached
+from server.audit.log import record
 from server.chat import idempotency, ratelimit
 from server.chat.reply import stream_error
 from server.chat.turn import TurnEngine, TurnRequest
@@ -144,6 +145,8 @@ class OpenAIService(openai_pb2_grpc.OpenAIServiceServicer):
                         started = True
                         answer.session_id = event.session_resolved.session_id
                         await _name_session(context, answer.session_id)
+                        if event.session_resolved.created:  # audited beside the turn, not before its first token
+                            self.engine.hold(asyncio.ensure_future(self._audit_session(principal, turn, answer)))
                         if request.stream:
                             yield answer.role()
                     elif kind == "stream_chunk":
@@ -166,6 +169,19 @@ class OpenAIService(openai_pb2_grpc.OpenAIServiceServicer):
             if turn.session_id and not started:
                 raise InvalidArgument(f"X-Astra-Session-Id: {exc.message}") from None
             raise
+
+    async def _audit_session(self, principal: Principal, turn: TurnRequest, answer: messages.Answer) -> None:
+        """An OpenAI client's conversation in the audit log: the session it opened, with the key that opened it."""
+        async with self.deps.db.transaction() as conn:
+            await record(
+                conn,
+                actor=principal.user_id,
+                action="openai.session.create",
+                target_user_id=principal.user_id,
+                workspace_id=principal.workspace_id,
+                details={"agentId": turn.agent_id, "surfaceId": turn.surface_id},
+                target=answer.session_id,
+            )
 
     async def CreateChatCompletion(
         self, request: openai_pb2.CreateChatCompletionRequest, context: grpc.aio.ServicerContext
