@@ -552,6 +552,25 @@ async def test_a_turn_made_with_a_key_is_counted_against_that_key(
     assert {r["session_id"]: r["api_key_id"] for r in rows} == {keyed: key["id"], body["sessionId"]: None}
 
 
+async def test_a_key_cannot_reach_its_owners_other_workspaces_through_workspace_routes(
+    http: aiohttp.ClientSession, users: list[dict]
+) -> None:
+    owner = users[3]
+    team = await new_workspace_id(http, owner, "Key reach")
+    _, secret = await create_key(http, owner)
+    for method, path, body in [
+        ("GET", f"/workspaces/{team}", None),
+        ("GET", "/workspaces", None),
+        ("POST", f"/workspaces/{team}/members", {"email": "intruder@example.com", "role": "admin"}),
+        ("GET", "/invitations", None),
+    ]:
+        async with http.request(method, path, json=body, headers=with_key(secret)) as resp:
+            answer = await resp.json()
+            assert (resp.status, error_code(answer)) == (403, "PERMISSION_DENIED"), (path, answer)
+    status, body, _ = await api(http, "GET", f"/workspaces/{team}/invitations", owner)
+    assert status == 200 and body.get("invitations", []) == [], body
+
+
 # -- last use and audit ------------------------------------------------------------------------------------------
 
 

@@ -15,10 +15,11 @@ from server.auth.tokens import AccessTokens
 from server.context import Principal, principal_var
 from server.db.database import Database
 from server.db.notified import NotifiedCache
-from server.errors import NotFound, Unauthenticated
+from server.errors import NotFound, PermissionDenied, Unauthenticated
 from server.interceptors.base import Layer, metadata_value
 
 INTROSPECT = "/astra.v1.AuthService/Introspect"
+WORKSPACES = "/astra.v1.WorkspacesService/"
 
 
 class AuthLayer(Layer):
@@ -81,4 +82,8 @@ class AuthLayer(Layer):
         if level == AUTH_NONE:
             return
         principal = self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(method, context)
+        if principal.api_key_id and method.startswith(WORKSPACES):
+            # A key is bound to one workspace, but these methods name workspaces in their requests: a key could
+            # reach every workspace of its owner through them. Workspace administration needs a signed-in user.
+            raise PermissionDenied("personal API keys cannot manage workspaces, members, invitations or grants")
         principal_var.set(principal)
