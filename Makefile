@@ -28,7 +28,7 @@ run: install
 
 # A private temp dir per run: pytest's shared default is pruned by concurrent runs on the same machine.
 test: install ts-deps
-	d=$$(mktemp -d /tmp/astra-tests.XXXXXX) && $(PY) -m pytest -q -p no:cacheprovider --basetemp=$$d; \
+	d=$$(mktemp -d /tmp/astra-tests.XXXXXX) && $(PY) -m pytest -q -p no:cacheprovider --durations=15 --basetemp=$$d; \
 		status=$$?; rm -rf $$d; exit $$status
 
 $(BUF):

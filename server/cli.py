@@ -63,6 +63,7 @@ async def serve(settings: Settings, role: str, ready: asyncio.Event | None = Non
         runner = EdgeRunner(
             create_app(config, channel),
             header_timeout_s=settings.http_header_timeout_s,
+            keepalive_timeout=settings.http_keepalive_s,
             handler_cancellation=True,
             access_log=None,
             shutdown_timeout=settings.shutdown_grace_s,

@@ -157,6 +157,9 @@ class Settings:
     sse_keepalive_s: float = 15.0
     # Seconds a client has to send a request's headers (from connecting, or from the next request's first byte).
     http_header_timeout_s: float = 10.0
+    # Seconds an idle kept-alive connection stays open (aiohttp's own default is an hour); longer than the usual
+    # load balancer's idle timeout (60 s), so the balancer, not Astra, closes first.
+    http_keepalive_s: float = 75.0
     max_body_bytes: int = 1024 * 1024
     # Chat turns per user per minute over REST and gRPC, across replicas (/ws has its own 30); 0: no limit.
     chat_rate_per_min: int = 120
@@ -226,6 +229,7 @@ ENV: dict[str, tuple[str, Reader]] = {
     "ASTRA_SSE_KEEPALIVE_S": ("sse_keepalive_s", _float),
     "ASTRA_CHAT_RATE_PER_MIN": ("chat_rate_per_min", _int),
     "ASTRA_HTTP_HEADER_TIMEOUT_S": ("http_header_timeout_s", _float),
+    "ASTRA_HTTP_KEEPALIVE_S": ("http_keepalive_s", _float),
     "ASTRA_REGISTER_MAX_PER_HOUR": ("register_max_per_hour", _int),
     "ASTRA_EMBEDDING_PROVIDER": ("embedding_provider", _word),
     "ASTRA_EMBEDDING_MODEL": ("embedding_model", _trimmed),

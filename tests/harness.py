@@ -108,6 +108,7 @@ class GatewayThread:
         runner = EdgeRunner(
             self.app,
             header_timeout_s=self.settings.http_header_timeout_s,
+            keepalive_timeout=self.settings.http_keepalive_s,
             handler_cancellation=True,
             access_log=None,
             shutdown_timeout=1,

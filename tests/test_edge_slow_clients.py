@@ -10,7 +10,8 @@ import pytest
 from tests.harness import GatewayThread
 
 HEADER_TIMEOUT_S = 0.6
-GATEWAY_OPTIONS = {"settings": {"http_header_timeout_s": HEADER_TIMEOUT_S}}
+KEEPALIVE_S = 2.0
+GATEWAY_OPTIONS = {"settings": {"http_header_timeout_s": HEADER_TIMEOUT_S, "http_keepalive_s": KEEPALIVE_S}}
 
 
 async def closed_after(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, trickle: bytes) -> float:
@@ -48,22 +49,24 @@ async def test_a_connection_that_sends_nothing_is_closed(gateway: GatewayThread)
     writer.close()
 
 
+async def read_ok_response(reader: asyncio.StreamReader) -> None:
+    """Reads one 200 response, head and body (its length varies: /health reports uptime)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    await asyncio.wait_for(reader.readexactly(int(length.split(b":")[1])), 5)
+
+
 async def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline(gateway: GatewayThread) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    assert head.startswith(b"HTTP/1.1 200"), head
-    length = int(
-        next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")).split(b":")[1]
-    )
-    await reader.readexactly(length)
+    await read_ok_response(reader)
     # Idle longer than the header deadline: that is the keep-alive timeout's business, not a slow head.
     await asyncio.sleep(HEADER_TIMEOUT_S * 1.5)
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     await writer.drain()
-    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 200")
-    await reader.readexactly(length)
+    await read_ok_response(reader)
     # A slow second head is cut off like a first one.
     took = await closed_after(reader, writer, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200)
     writer.close()
@@ -86,3 +89,14 @@ async def test_a_slow_body_and_a_long_stream_are_not_cut_off(gateway: GatewayThr
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     writer.close()
     assert head.startswith(b"HTTP/1.1 401"), head
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(gateway: GatewayThread) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.http_port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await read_ok_response(reader)
+    start = time.monotonic()
+    assert await asyncio.wait_for(reader.read(1), KEEPALIVE_S + 5) == b""
+    writer.close()
+    assert KEEPALIVE_S * 0.8 < time.monotonic() - start < KEEPALIVE_S + 2
