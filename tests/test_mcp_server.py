@@ -210,6 +210,14 @@ async def test_search_sessions_and_memory_search_find_the_callers_things(
         assert [hit["content"] for hit in notes] == [f"my walrus is called {word}"]
         assert word in text_of(recalled)
 
+        # JSON has one number type: a limit written 1.0 is the integer 1 (JSON Schema agrees), 1.5 is refused.
+        one = await session.call_tool("search_sessions", {"q": word, "limit": 1.0})
+        assert not one.is_error and len(one.structured_content["hits"]) == 1, one
+        one = await session.call_tool("memory_search", {"query": word, "limit": 1.0})
+        assert not one.is_error and len(one.structured_content["hits"]) == 1, one
+        half = await session.call_tool("search_sessions", {"q": word, "limit": 1.5})
+        assert half.is_error and text_of(half).startswith("INVALID_ARGUMENT: limit"), half
+
         nothing = await session.call_tool("search_sessions", {"q": f"absent{uuid.uuid4().hex[:8]}"})
         assert not nothing.is_error and nothing.structured_content == {"hits": []}
 

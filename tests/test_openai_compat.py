@@ -149,6 +149,8 @@ def test_models_are_the_agents_the_key_may_chat_with(world: World) -> None:
     assert (echo.object, echo.owned_by) == ("model", world.owner["workspaceId"])
     assert isinstance(echo.created, int) and echo.created > 1_700_000_000
     assert models[GLOBAL_AGENT].owned_by == "system"
+    # A granted agent does not name the workspace that shared it (its id is that workspace's own business).
+    assert models[world.granted].owned_by == "shared"
     # Another user's key sees that user's agents, not these.
     others = {m.id for m in world.client(world.other_secret).models.list().data}
     assert world.foreign in others and world.echo not in others

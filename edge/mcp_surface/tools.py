@@ -43,6 +43,11 @@ _STRING = {"type": "string", "minLength": 1}
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 200, "description": "At most this many results (default 20)."}
 
 
+def _limit(arguments: dict[str, Any]) -> int:
+    # Validated against _LIMIT already; JSON Schema counts 5.0 as an integer, a proto int field does not.
+    return int(arguments.get("limit", 20))
+
+
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
@@ -249,7 +254,7 @@ class Tools:
         return tool_error("UNAVAILABLE: the turn ended without an answer")
 
     async def _search_sessions(self, arguments: dict[str, Any], metadata: Metadata) -> types.CallToolResult:
-        found = await self._unary(SEARCH_MESSAGES, metadata, q=arguments["q"], limit=arguments.get("limit", 20))
+        found = await self._unary(SEARCH_MESSAGES, metadata, q=arguments["q"], limit=_limit(arguments))
         hits = [
             {
                 "sessionId": hit.session_id,
@@ -264,7 +269,7 @@ class Tools:
         return _done("\n".join(lines) if lines else "No message matches.", {"hits": hits})
 
     async def _memory_search(self, arguments: dict[str, Any], metadata: Metadata) -> types.CallToolResult:
-        found = await self._unary(SEARCH_MEMORY, metadata, q=arguments["query"], limit=arguments.get("limit", 20))
+        found = await self._unary(SEARCH_MEMORY, metadata, q=arguments["query"], limit=_limit(arguments))
         hits = [
             {"tier": hit.tier, "sourceId": hit.source_id, "content": hit.content, "score": round(hit.score, 6)}
             for hit in found.hits

@@ -59,6 +59,9 @@ class McpTool:
     remote: str  # the tool's name on its server
 
 
+OPERATOR_ERROR = "unavailable (the reason is in the gateway's log)"
+
+
 def describe(exc: BaseException) -> str:
     """A short account of why a connection failed (the first leaf of an exception group)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -94,6 +97,14 @@ class Connection:
     def name(self) -> str:
         return self.target.name
 
+    @property
+    def shown_error(self) -> str:
+        """last_error as members and models may see it: an operator's server may fail with internal hosts, paths
+        or stderr in its reason, which only the log gets."""
+        if self.target.source == "workspace" or not self.last_error:
+            return self.last_error
+        return OPERATOR_ERROR
+
     def _set(self, state: str) -> None:
         self.state = state
         changed, self._changed = self._changed, asyncio.Event()
@@ -128,7 +139,8 @@ class Connection:
             raise ToolError(f"MCP server {self.name} answered an error: {exc.message}") from None
         except Exception as exc:
             log.warning("mcp call failed", extra={"server": self.name, "tool": remote, "error": describe(exc)})
-            raise ToolError(f"MCP server {self.name} could not run {remote}: {describe(exc)}") from None
+            reason = describe(exc) if self.target.source == "workspace" else OPERATOR_ERROR
+            raise ToolError(f"MCP server {self.name} could not run {remote}: {reason}") from None
         text, is_error = render(result)
         if is_error:
             raise ToolError(text or f"{remote} failed on MCP server {self.name}")
@@ -138,11 +150,11 @@ class Connection:
         if self.state != "up":
             if self.state == "down":
                 self.last_used = time.monotonic()
-                raise ToolError(f"MCP server {self.name} is unavailable: {self.last_error or 'reconnecting'}")
+                raise ToolError(f"MCP server {self.name} is unavailable: {self.shown_error or 'reconnecting'}")
             await self.settle(self.limits.connect_timeout_s)
         self.last_used = time.monotonic()
         if self.state != "up" or self._client is None:
-            raise ToolError(f"MCP server {self.name} is unavailable: {self.last_error or 'still connecting'}")
+            raise ToolError(f"MCP server {self.name} is unavailable: {self.shown_error or 'still connecting'}")
         return self._client
 
     async def close(self) -> None:

@@ -115,7 +115,7 @@ class McpHub:
     def view(self, target: Target, connection: Connection | None) -> ServerView:
         if connection is None:
             return ServerView(target, "idle", "", ())
-        return ServerView(target, connection.state, connection.last_error, tuple(sorted(connection.tools)))
+        return ServerView(target, connection.state, connection.shown_error, tuple(sorted(connection.tools)))
 
     def forget(self, workspace_id: str, server_id: str) -> None:
         """A server this process deleted: its rows are read again, and its session ends."""

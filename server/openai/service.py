@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 SURFACE = "openai"
 SESSION_HEADER = "x-astra-session-id"  # request: continue this session; response: the session the turn ran in
 LIST_PAGE = 500
+# owned_by for agents the caller's workspace does not own: a shared agent does not name the workspace that shared it.
+_OWNERS = {"global": "system", "granted": "shared"}
 
 
 def _no_such_model(model: str) -> NotFound:
@@ -66,7 +68,7 @@ class OpenAIService(openai_pb2_grpc.OpenAIServiceServicer):
                     id=row["id"],
                     object="model",
                     created=int(row["created_at"].timestamp()),
-                    owned_by=row["workspace_id"] or "system",
+                    owned_by=_OWNERS[row["origin"]] if row["origin"] != "own" else workspace_id,
                 )
                 for row in rows
                 # Only agents this workspace may chat with: no read-only grant, none its restrictions rule out.
