@@ -506,6 +506,24 @@ async def test_a_key_over_its_monthly_budget_gets_402(
     assert status == 200, body
 
 
+async def test_calls_refused_for_the_budget_do_not_use_up_the_keys_rate(
+    http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]
+) -> None:
+    owner = users[2]
+    key, secret = await create_key(http, owner, maxCostUsd=1, maxRequestsPerMinute=2)
+    await _spend(gateway, key, owner, 1)
+    for _ in range(3):
+        status, body, _ = await as_key(http, "GET", "/agents", secret)
+        assert (status, body["error"]["message"]) == (402, BUDGET_SPENT), body
+    # The owner clears the month's spend (a refund, say): the key has its whole rate, unspent by the refusals.
+    await sql(gateway, "DELETE FROM usage_records WHERE api_key_id = %s", (key["id"],))
+    for _ in range(2):
+        status, body, _ = await as_key(http, "GET", "/agents", secret)
+        assert status == 200, body
+    status, body, _ = await as_key(http, "GET", "/agents", secret)
+    assert status == 429, body
+
+
 async def test_costs_by_key(http: aiohttp.ClientSession, gateway: GatewayThread, users: list[dict]) -> None:
     owner = users[3]
     agent = await new_agent(http, owner)

@@ -60,6 +60,39 @@ def live(row: dict[str, Any]) -> bool:
     return row["revoked_at"] is None and (row["expires_at"] is None or row["expires_at"] > datetime.now(UTC))
 
 
+def lapse(row: dict[str, Any]) -> str:
+    """Why the key may never act again: "revoked" or "expired"; "" while it is live."""
+    if row["revoked_at"] is not None:
+        return "revoked"
+    return "" if live(row) else "expired"
+
+
+async def budget_spent(db: Database, row: dict[str, Any]) -> bool:
+    """Whether the key has a monthly budget and this month's spend with it has reached it."""
+    if not row["max_cost_usd"]:
+        return False
+    async with db.connection() as conn:
+        spent = await key_store.month_spend(conn, row["id"])
+    return spent >= row["max_cost_usd"]
+
+
+# Why work done later on a key's authority (a heartbeat run) may not spend with it: see refusal().
+KEY_REVOKED, KEY_EXPIRED, KEY_BUDGET_EXCEEDED = "api_key_revoked", "api_key_expired", "budget_exceeded"
+
+
+async def refusal(db: Database, key_id: str) -> str:
+    """For background work a key set up (no call presents its secret): "" when the key may spend now, otherwise
+    why not, by the rules a call with the key obeys (its rate aside: background work is not a request). Read from
+    the database, not the per-process cache, so a revocation on any replica is seen at once."""
+    async with db.connection() as conn:
+        row = await key_store.by_id(conn, key_id)
+    if row is None or lapse(row) == "revoked":
+        return KEY_REVOKED
+    if lapse(row):
+        return KEY_EXPIRED
+    return KEY_BUDGET_EXCEEDED if await budget_spent(db, row) else ""
+
+
 def _until_next_month(now: datetime) -> float:
     first = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
     return (first - now).total_seconds()
@@ -84,10 +117,9 @@ class KeyAuthenticator:
         # Found by its hash already; compared again in constant time so no lookup path is timing-dependent.
         if row is None or not hmac.compare_digest(row["secret_hash"], presented):
             raise Unauthenticated("invalid API key")
-        if row["revoked_at"] is not None:
-            raise Unauthenticated("API key revoked")
-        if not live(row):
-            raise Unauthenticated("API key expired")
+        lapsed = lapse(row)
+        if lapsed:
+            raise Unauthenticated(f"API key {lapsed}")
         key_id, owner, home = row["id"], row["user_id"], row["workspace_id"]
         if workspace_id and workspace_id != home:
             # The same answer as for a workspace the caller is not in: the key reaches no other.
@@ -95,15 +127,14 @@ class KeyAuthenticator:
         member = await self.memberships.read(owner, home, self.db, lambda conn: store.membership(conn, owner, home))
         if member is None or member["role"] is None:
             raise Unauthenticated("API key no longer valid: its owner is not a member of its workspace")
+        # The budget first: a call refused for it does not use up the rate window. Spend is counted when a turn
+        # is saved, so turns already in flight when the budget runs out may take it past by their own cost.
+        if await budget_spent(self.db, row):
+            raise ResourceExhausted(BUDGET_SPENT, http_status=402, retry_after=_until_next_month(datetime.now(UTC)))
         if count and row["max_requests_per_minute"]:
             await ratelimit.hit(
                 self.db, f"apikey:{key_id}", row["max_requests_per_minute"], RATE_WINDOW_S, "requests with this API key"
             )
-        if row["max_cost_usd"]:
-            async with self.db.connection() as conn:
-                spent = await key_store.month_spend(conn, key_id)
-            if spent >= row["max_cost_usd"]:
-                raise ResourceExhausted(BUDGET_SPENT, http_status=402, retry_after=_until_next_month(datetime.now(UTC)))
         self._touch(key_id)
         expires = row["expires_at"]
         return Principal(
