@@ -59,6 +59,12 @@ async def by_hash(conn: AsyncConnection, secret_hash: str) -> dict[str, Any] | N
     return await cur.fetchone()
 
 
+async def by_id(conn: AsyncConnection, key_id: str) -> dict[str, Any] | None:
+    """A key by its id, whatever its state (for work done on its authority outside a call)."""
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = %s", (key_id,))
+    return await cur.fetchone()
+
+
 async def of_user(
     conn: AsyncConnection, user_id: str, after: tuple[str, str] | None, limit: int
 ) -> list[dict[str, Any]]:

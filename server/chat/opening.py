@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from psycopg import AsyncConnection
+
 from server.agents.resolve import ResolvedAgent, resolve_cached
 from server.chat.context import session_expired
 from server.context import Principal
@@ -87,24 +89,26 @@ class Opening:
         session, history = await self._find(principal, request)
         if admitted is not None:
             await admitted
+        # The agent and the workspace come from per-process caches: a connection is taken only on a miss (and below,
+        # to archive or open a session), not on every turn.
+        if request.session_id:
+            if session is None:
+                raise NotFound(f"session {request.session_id} not found")
+            if session["status"] != "active":
+                raise FailedPrecondition(f"session {request.session_id} is archived; start a new one", http_status=409)
+            if request.agent_id and request.agent_id not in (session["agent_id"], session["origin_agent_id"]):
+                raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
+            resolved, _ = await self._usable(self.db, principal, session["agent_id"])
+            return Opened(session, False, resolved, history)
+        # After a handoff the session's current agent keeps answering on this surface.
+        agent_id = session["agent_id"] if session else request.agent_id
+        resolved, workspace = await self._usable(self.db, principal, agent_id)
+        if session is not None and not session_expired(
+            session["last_activity_at"], datetime.now(UTC), workspace.settings
+        ):
+            return Opened(session, False, resolved, history)
         async with self.db.connection() as conn:
-            if request.session_id:
-                if session is None:
-                    raise NotFound(f"session {request.session_id} not found")
-                if session["status"] != "active":
-                    raise FailedPrecondition(
-                        f"session {request.session_id} is archived; start a new one", http_status=409
-                    )
-                if request.agent_id and request.agent_id not in (session["agent_id"], session["origin_agent_id"]):
-                    raise InvalidArgument(f"session {request.session_id} belongs to agent {session['agent_id']}")
-                resolved, _ = await self._usable(conn, principal, session["agent_id"])
-                return Opened(session, False, resolved, history)
-            # After a handoff the session's current agent keeps answering on this surface.
-            agent_id = session["agent_id"] if session else request.agent_id
-            resolved, workspace = await self._usable(conn, principal, agent_id)
             if session is not None:
-                if not session_expired(session["last_activity_at"], datetime.now(UTC), workspace.settings):
-                    return Opened(session, False, resolved, history)
                 await sessions.archive(conn, session["id"])
                 if session["agent_id"] != request.agent_id:
                     resolved, _ = await self._usable(conn, principal, request.agent_id)
@@ -125,10 +129,12 @@ class Opening:
         async with self.db.connection() as conn:
             return await sessions.with_history(conn, lookup, params, limit)
 
-    async def _usable(self, conn: Any, principal: Principal, agent_id: str) -> tuple[ResolvedAgent, WorkspaceView]:
+    async def _usable(
+        self, source: Database | AsyncConnection, principal: Principal, agent_id: str
+    ) -> tuple[ResolvedAgent, WorkspaceView]:
         """The agent if this workspace may chat with it now: 404/403 and restriction and provider checks."""
-        resolved = await resolve_cached(self.visible_agents, conn, principal.workspace_id, agent_id)
-        workspace = await workspace_view(self.workspace_views, conn, principal.workspace_id)
+        resolved = await resolve_cached(self.visible_agents, source, principal.workspace_id, agent_id)
+        workspace = await workspace_view(self.workspace_views, source, principal.workspace_id)
         if resolved.origin == "granted" and resolved.readonly:
             raise PermissionDenied(
                 f"agent {agent_id} is granted read-only to this workspace: it cannot be chatted with"

@@ -1,5 +1,11 @@
 """One claimed heartbeat run: observe, record the outcome (and heartbeat.fired) in one transaction, then wake the
-config's agent for its owner when it fired."""
+config's agent for its owner when it fired.
+
+A config created or last changed with a personal API key (heartbeats.api_key_id, migration 0019) runs on that key's
+authority, as a call with the key would: its agent turns are spent with the key (its budget, /costs by key), and a
+run starts only while the key may spend (server/auth/keys.py refusal). A key revoked or expired can never act
+again, so its config is paused; a key over its monthly budget fails each run until the month ends. Enabling the
+config with an access token makes it the owner's own (the key is cleared)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from server import events
+from server.auth import keys
 from server.context import Principal
 from server.heartbeat import monitor, store
 from server.workspaces.access import role_in
@@ -21,6 +28,10 @@ log = logging.getLogger(__name__)
 async def execute(deps: Deps, config: dict[str, Any]) -> str:
     """Runs the claimed config (config["run_id"] is its open run); returns the run's status."""
     started = time.perf_counter()
+    if config["api_key_id"]:
+        refused = await keys.refusal(deps.db, config["api_key_id"])
+        if refused:
+            return await _refuse(deps, config, refused, started)
     allow_private = deps.settings.allow_private_urls
     status, items, status_code, error, new_state = "ok", [], 0, "", ""
     feed: list[monitor.FeedItem] = []
@@ -57,6 +68,32 @@ async def execute(deps: Deps, config: dict[str, Any]) -> str:
 
 class _Superseded(Exception):
     pass
+
+
+_WHOSE_KEY = "the API key this heartbeat was created or last changed with"
+_ADOPT = "enable it with an access token to run it as yourself"
+REFUSALS = {
+    keys.KEY_REVOKED: f"{_WHOSE_KEY} is revoked; the heartbeat is paused ({_ADOPT})",
+    keys.KEY_EXPIRED: f"{_WHOSE_KEY} has expired; the heartbeat is paused ({_ADOPT})",
+    keys.KEY_BUDGET_EXCEEDED: f"the monthly budget of {_WHOSE_KEY} is spent; runs resume next month (or {_ADOPT})",
+}
+
+
+async def _refuse(deps: Deps, config: dict[str, Any], reason: str, started: float) -> str:
+    """Closes the run as an error naming `reason` (a code first, for scripts), observing nothing and waking no
+    agent; a key that can never act again also pauses the config, in the same transaction."""
+    async with deps.db.transaction() as conn:
+        duration = round((time.perf_counter() - started) * 1000, 3)
+        error = f"{reason}: {REFUSALS[reason]}"
+        if not await store.finish_run(conn, config["run_id"], "error", [], 0, error, duration):
+            raise _Superseded
+        if reason != keys.KEY_BUDGET_EXCEEDED:
+            await store.pause_for_key(conn, config["id"], config["api_key_id"])
+    log.info(
+        "heartbeat run refused for its API key",
+        extra={"heartbeat_id": config["id"], "api_key_id": config["api_key_id"], "reason": reason},
+    )
+    return "error"
 
 
 async def run_claimed(deps: Deps, config: dict[str, Any]) -> None:
@@ -106,7 +143,13 @@ async def wake_agent(deps: Deps, config: dict[str, Any], items: list[dict[str, A
             role = await role_in(conn, config["workspace_id"], config["owner_id"])
         if role is None:
             raise PermissionError("the config's owner is no longer a member of the workspace")
-        principal = Principal(user_id=config["owner_id"], workspace_id=config["workspace_id"], role=role)
+        # With the config's key, if any, as a chat call with the key: its usage is counted against the key.
+        principal = Principal(
+            user_id=config["owner_id"],
+            workspace_id=config["workspace_id"],
+            role=role,
+            api_key_id=config["api_key_id"] or "",
+        )
         request = TurnRequest(config["agent_id"], agent_message(config, items), "heartbeat", config["id"])
         async for event in TurnEngine(deps, deps.providers, deps.tools).stream(principal, request):
             kind = event.WhichOneof("event")

@@ -138,7 +138,8 @@ class HeartbeatService(heartbeat_pb2_grpc.HeartbeatServiceServicer):
         async with self.deps.db.transaction() as conn:
             if fields["agent_id"]:
                 await resolve(conn, principal.workspace_id, fields["agent_id"])  # NOT_FOUND / denied as in chat
-            row = await store.create(conn, principal.workspace_id, principal.user_id, fields)
+            # Made with a personal API key, its runs act on the key's authority (server/heartbeat/runner.py).
+            row = await store.create(conn, principal.workspace_id, principal.user_id, principal.api_key_id, fields)
         return heartbeat_pb2.CreateHeartbeatResponse(heartbeat=heartbeat_message(row))
 
     async def ListHeartbeatRuns(
@@ -164,7 +165,9 @@ class HeartbeatService(heartbeat_pb2_grpc.HeartbeatServiceServicer):
         require_writer(principal.role, "change heartbeats")
         async with self.deps.db.transaction() as conn:
             if request.HasField("enabled"):
-                row = await store.set_enabled(conn, principal.workspace_id, request.heartbeat_id, request.enabled)
+                row = await store.set_enabled(
+                    conn, principal.workspace_id, request.heartbeat_id, request.enabled, principal.api_key_id
+                )
             else:
                 row = await store.get(conn, principal.workspace_id, request.heartbeat_id)
             if row is None:

@@ -11,20 +11,30 @@ from server.ids import new_id
 
 _COLUMNS = (
     "id, workspace_id, owner_id, type, url, keywords, method, expect_status, expect_contains, timeout_ms,"
-    " interval_seconds, agent_id, prompt, enabled, state, last_run_at, next_run_at, created_at, updated_at"
+    " interval_seconds, agent_id, prompt, enabled, state, last_run_at, next_run_at, created_at, updated_at,"
+    " api_key_id"
 )
 _RUN_COLUMNS = "id, heartbeat_id, started_at, finished_at, status, items, status_code, error, duration_ms, session_id"
 SEEN_KEPT = 2000  # feed item keys remembered per config
 
 
-async def create(conn: AsyncConnection, workspace_id: str, owner_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+async def create(
+    conn: AsyncConnection, workspace_id: str, owner_id: str, api_key_id: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """A new config; `api_key_id` is the personal API key it was made with ("" for an access token)."""
     cur = await conn.execute(
         "INSERT INTO heartbeats (id, workspace_id, owner_id, type, url, keywords, method, expect_status,"
-        " expect_contains, timeout_ms, interval_seconds, agent_id, prompt, enabled, next_run_at)"
+        " expect_contains, timeout_ms, interval_seconds, agent_id, prompt, enabled, next_run_at, api_key_id)"
         " VALUES (%(id)s, %(workspace_id)s, %(owner_id)s, %(type)s, %(url)s, %(keywords)s, %(method)s,"
         " %(expect_status)s, %(expect_contains)s, %(timeout_ms)s, %(interval_seconds)s, %(agent_id)s, %(prompt)s,"
-        f" %(enabled)s, CASE WHEN %(enabled)s THEN now() END) RETURNING {_COLUMNS}",
-        {"id": new_id("hb"), "workspace_id": workspace_id, "owner_id": owner_id, **fields},
+        f" %(enabled)s, CASE WHEN %(enabled)s THEN now() END, %(api_key_id)s) RETURNING {_COLUMNS}",
+        {
+            "id": new_id("hb"),
+            "workspace_id": workspace_id,
+            "owner_id": owner_id,
+            "api_key_id": api_key_id or None,
+            **fields,
+        },
     )
     return await cur.fetchone()  # type: ignore[return-value]
 
@@ -48,14 +58,27 @@ async def list_page(
     return await cur.fetchall()
 
 
-async def set_enabled(conn: AsyncConnection, workspace_id: str, heartbeat_id: str, enabled: bool) -> dict | None:
+async def set_enabled(
+    conn: AsyncConnection, workspace_id: str, heartbeat_id: str, enabled: bool, api_key_id: str
+) -> dict | None:
+    """Enables or disables a config; whoever writes it becomes whom its runs act for: the personal API key it was
+    written with, or ("") its owner alone."""
     cur = await conn.execute(
-        "UPDATE heartbeats SET enabled = %s, updated_at = now(),"
+        "UPDATE heartbeats SET enabled = %s, updated_at = now(), api_key_id = %s,"
         " next_run_at = CASE WHEN NOT %s THEN NULL WHEN enabled THEN next_run_at ELSE now() END"
         f" WHERE id = %s AND workspace_id = %s RETURNING {_COLUMNS}",
-        (enabled, enabled, heartbeat_id, workspace_id),
+        (enabled, api_key_id or None, enabled, heartbeat_id, workspace_id),
     )
     return await cur.fetchone()
+
+
+async def pause_for_key(conn: AsyncConnection, heartbeat_id: str, api_key_id: str) -> None:
+    """Disables a config whose key can never act again, unless it was written anew (by someone else) meanwhile."""
+    await conn.execute(
+        "UPDATE heartbeats SET enabled = false, next_run_at = NULL, updated_at = now()"
+        " WHERE id = %s AND api_key_id = %s",
+        (heartbeat_id, api_key_id),
+    )
 
 
 async def delete(conn: AsyncConnection, workspace_id: str, heartbeat_id: str) -> bool:

@@ -2054,7 +2054,10 @@ class OpenAiModel(betterproto.Message):
     """When the agent was created, in Unix seconds."""
 
     owned_by: str = betterproto.string_field(4)
-    """The workspace the agent belongs to; "system" for a global agent."""
+    """
+    The caller's workspace id for its own agents; "shared" for one another workspace shared with it (that
+     workspace is not named); "system" for a global agent.
+    """
 
 
 @dataclass(eq=False, repr=False)

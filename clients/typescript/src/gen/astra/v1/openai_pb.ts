@@ -85,7 +85,8 @@ export type OpenAIModel = Message<"astra.v1.OpenAIModel"> & {
   created: bigint;
 
   /**
-   * The workspace the agent belongs to; "system" for a global agent.
+   * The caller's workspace id for its own agents; "shared" for one another workspace shared with it (that
+   * workspace is not named); "system" for a global agent.
    *
    * @generated from field: string owned_by = 4;
    */
