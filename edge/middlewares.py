@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from opentelemetry import trace
 
 from contract.errors import ErrorCode
 from edge.errors import Failure, json_response
@@ -23,6 +24,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, access log, per-route metrics, and a JSON 500 (never a traceback) for a bug."""
     request[REQUEST_ID] = rid = request_id_from(request)
+    # With tracing on, aiohttp's instrumentation has made the request's span (server/telemetry.py); off, this is the
+    # API's no-op span and nothing is recorded.
+    span = trace.get_current_span()
+    traced = span.is_recording()
+    if traced:
+        span.set_attribute("astra.request_id", rid)
     started = time.perf_counter()
     HTTP_IN_FLIGHT.inc()
     status = 500
@@ -41,6 +48,10 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         HTTP_IN_FLIGHT.dec()
         route = request.get(ROUTE, "unmatched")
         seconds = time.perf_counter() - started
+        if traced and route != "unmatched":
+            # Every annotated path is served by one catch-all route: name the span by the contract's template.
+            span.update_name(f"{request.method} {route}")
+            span.set_attribute("http.route", route)
         http_latency(route, request.method).observe(seconds)
         http_requests(route, request.method, status).inc()
         if log.isEnabledFor(logging.INFO):  # the record's fields cost more than the check

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from edge.app import GATEWAY, EdgeConfig, create_app
 from edge.server import EdgeRunner
+from server import telemetry
 from server.app import Core
 from server.config import ConfigError, Settings, load_settings, with_jwt_secret
 from server.logs import setup_logging
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             from server import processes
 
             return processes.run(settings, args.role, settings.processes)
+        # Before anything it instruments is built; each --processes copy comes here and configures its own.
+        telemetry.configure(settings, role=args.role)
         asyncio.run(serve(settings, args.role, copy=args.copy))
     except ConfigError as exc:
         print(f"astra: configuration error: {exc}", file=sys.stderr)

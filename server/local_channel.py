@@ -7,7 +7,9 @@ of the edge's own cost (gRPC Java's in-process transport and Go's bufconn serve 
 behave as grpc.aio's client calls as far as the edge uses them: awaiting a unary call, `read()` or `async for`
 on a stream, `cancel()`, `done()`, trailing metadata, and AioRpcError for a failure.
 
-An edge in its own process (`--role edge`) uses a real channel.
+With tracing on (server/telemetry.py), each call gets the SERVER span grpc's instrumentation makes for a network
+call, a child of the caller's current span (the edge's request). An edge in its own process (`--role edge`) uses a
+real channel.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from typing import Any, NamedTuple, NoReturn
 
 import grpc
+
+from server import telemetry
 
 Metadata = Sequence[tuple[str, str]]
 # The peer RequestIdLayer trusts, like the loopback edge it is, to forward the client's address.
@@ -113,11 +117,13 @@ class _Call:
     def __init__(
         self,
         channel: LocalChannel,
+        method: str,
         handler: grpc.RpcMethodHandler | None,
         request: Any,
         metadata: Metadata,
         timeout: float | None,
     ):
+        self.method = method
         self._context = _Context(metadata)
         self._timeout = timeout
         self._status: _Status | None = None
@@ -247,7 +253,7 @@ class _MultiCallable:
         self._call = call
 
     def __call__(self, request: Any, *, metadata: Metadata = (), timeout: float | None = None, **_: Any) -> Any:
-        return self._call(self._channel, self._channel._handler(self._method), request, metadata, timeout)
+        return self._call(self._channel, self._method, self._channel._handler(self._method), request, metadata, timeout)
 
 
 Compose = Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler]
@@ -290,7 +296,15 @@ class LocalChannel:
         assert task is not None
         self._in_flight.add(task)
         try:
-            return await body
+            if not telemetry.tracing():
+                return await body
+            # grpc's instrumentation does not see these calls: the call gets the SERVER span it would have made.
+            served = telemetry.serve_span(call.method, call._context.invocation_metadata())
+            try:
+                with telemetry.as_current(served):
+                    return await body
+            finally:
+                telemetry.end_served(served, call._status.code if call._status else None)
         finally:
             self._in_flight.discard(task)
 

@@ -43,6 +43,24 @@ CHAT_OVERHEAD = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
 )
 TURNS = Counter("astra_chat_turns_total", "Chat turns by outcome", ["outcome"])
+# server/telemetry.py's phases: auth, open, history, recall, user_message, provider, tool, save. Fine-grained below a
+# second, where the gateway's own phases fall; a few coarse buckets above, for providers and tools.
+TURN_PHASE = Histogram(
+    "astra_turn_phase_seconds",
+    "Time a chat turn spent in each of its phases",
+    ["phase"],
+    buckets=(
+        0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1,
+        0.25, 0.5, 1, 2.5, 10, 30, 60,
+    ),
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def turn_phase(phase: str) -> Any:
+    return TURN_PHASE.labels(phase)
+
+
 MEMORY_EMBEDDED = Counter("astra_memory_items_embedded_total", "Memory items the indexer has embedded")
 MEMORY_INDEX_YIELDED = Counter(
     "astra_memory_index_yielded_seconds_total", "Seconds the memory indexer waited so that live chat turns had the CPU"

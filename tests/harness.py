@@ -13,6 +13,7 @@ from aiohttp import web
 
 from edge.app import create_app
 from edge.server import EdgeRunner
+from server import telemetry
 from server.app import Core, ServicerFactory
 from server.cli import edge_config
 from server.config import Settings
@@ -67,8 +68,12 @@ class GatewayThread:
         settings: Settings,
         servicers: dict[str, ServicerFactory] | None = None,
         sse_keepalive_s: float = 15.0,
+        exporter: Any = None,
     ):
+        """`exporter` (an OpenTelemetry SpanExporter, e.g. InMemorySpanExporter): trace this process while the
+        gateway runs, as OTEL_EXPORTER_OTLP_ENDPOINT does for `astra serve`."""
         self.settings = settings
+        self.exporter = exporter
         self.servicers = servicers
         self.sse_keepalive_s = sse_keepalive_s
         self.core: Core | None = None
@@ -126,6 +131,8 @@ class GatewayThread:
         root = logging.getLogger()
         root.addHandler(self.logs)
         root.setLevel(logging.INFO)
+        if self.exporter is not None:
+            telemetry.configure(self.settings, exporter=self.exporter)
         self._thread.start()
         self._ready.wait(60)
         if self._error is not None:
@@ -142,3 +149,5 @@ class GatewayThread:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(15)
         logging.getLogger().removeHandler(self.logs)
+        if self.exporter is not None:
+            telemetry.reset()

@@ -754,6 +754,28 @@ async def test_presence_follows_the_turn_and_health_counts_it_in_flight(
     assert {a["agentId"]: a["state"] for a in body["agents"]}[agent] == "idle"
 
 
+async def test_presence_says_streaming_again_when_the_answer_follows_a_tool_call(
+    http: aiohttp.ClientSession, vendor: FakeVendor, owner: dict
+) -> None:
+    agent = await new_agent(http, owner, model=OPENAI_MODEL, skills=["math"])
+    vendor.script(
+        tool_call_reply("call_1", "calculator", json.dumps({"expression": "6*7"})),
+        slow_text(["It is ", "42."], delay=0.5),
+    )
+    seen: dict = {}
+    async with asyncio.timeout(15), http.post(STREAM, json=turn(agent, "6*7?"), headers=bearer(owner)) as resp:
+        async for name, data in sse_frames(resp):
+            if name == "stream_chunk" and data["delta"] == "It is ":
+
+                async def streaming() -> dict | None:
+                    _, body, _ = await api(http, "GET", "/agent/presence", owner, params={"agentId": agent})
+                    state = body["agents"][0]
+                    return state if state["state"] == "streaming" else None
+
+                seen = await wait_until(streaming, what="presence streaming after the tool call")
+    assert seen["toolName"] == ""
+
+
 async def test_agent_health_lists_providers_and_circuit_states(http: aiohttp.ClientSession, owner: dict) -> None:
     status, body, _ = await api(http, "GET", "/agent/health", owner)
     assert status == 200, body

@@ -120,9 +120,9 @@ async def test_a_turn_cut_off_by_sigkill_is_closed_as_interrupted_and_its_retry_
         payload = {"agentId": agent, "message": "tell me a long story", "surfaceId": "story"}
         key = {"Idempotency-Key": f"story-{uuid.uuid4().hex[:8]}"}
         call = asyncio.create_task(api(http, "POST", "/agent/chat", account, json=payload, headers=key))
-        # The vendor is mid-way through its answer when the gateway is killed outright.
+        # The vendor is mid-way through its answer (a word every 0.2 s) when the gateway is killed outright.
         await wait_for(lambda: vendor.requests, 10, "the vendor called")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.5)
         assert not call.done()
         gateway.kill()
         gateway.wait(10)
@@ -135,18 +135,22 @@ async def test_a_turn_cut_off_by_sigkill_is_closed_as_interrupted_and_its_retry_
     gateway = data_dir_gateway()
     async with aiohttp.ClientSession(base_url=data_dir_gateway.url) as http:
         await wait_until_ready(http, gateway, 120)
-        # The session says what happened to the turn: interrupted, not silently unanswered.
+        # The session says what happened to the turn: interrupted, not silently unanswered, with what it had said
+        # (kept about once a second: at least its first second's words, in order).
         messages = await session_messages(http, account, agent)
-        assert [(m["role"], m["content"]) for m in messages] == [
-            ("user", "tell me a long story"),
-            ("assistant", INTERRUPTED_NOTICE),
-        ]
+        assert [m["role"] for m in messages] == ["user", "assistant"]
+        assert messages[0]["content"] == "tell me a long story"
+        said, notice = messages[1]["content"].split("\n\n")
+        assert notice == INTERRUPTED_NOTICE
+        words = said.split()
+        assert len(words) >= 5 and words == [f"word{i}" for i in range(len(words))], said
         # ... and so do webhooks.
         received = await wait_for(lambda: receiver.received(hook_path), 20, "agent.failed delivered")
         event = json.loads(received[0].body)
         assert event["type"] == "agent.failed"
         assert event["data"]["interrupted"] is True and event["data"]["error"] == INTERRUPTED_ERROR
         assert event["data"]["agentId"] == agent and event["data"]["messageId"] == messages[1]["id"]
+        assert event["data"]["content"] == said
 
         # The same Idempotency-Key runs the turn again (the crashed run left nothing to replay).
         status, body, headers = await api(http, "POST", "/agent/chat", account, json=payload, headers=key)

@@ -15,6 +15,7 @@ from server.context import Principal
 from server.memory import recall as memory_recall
 from server.memory.extract import extract as memory_extract
 from server.memory.search import embedder_for
+from server.telemetry import phase
 
 if TYPE_CHECKING:
     from server.deps import Deps
@@ -40,10 +41,11 @@ class Memories:
         if embedding is None:
             return ""
         try:
-            vector = (await embedding)[0]
-            found = await memory_recall.recall(
-                self.deps, principal.user_id, principal.workspace_id, agent.memory, message, vector, session_id
-            )
+            with phase("recall"):  # the embedding's wait and the search
+                vector = (await embedding)[0]
+                found = await memory_recall.recall(
+                    self.deps, principal.user_id, principal.workspace_id, agent.memory, message, vector, session_id
+                )
             return found.render()
         except Exception:
             log.warning("memory recall failed", exc_info=True)

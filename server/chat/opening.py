@@ -5,7 +5,6 @@ provider). The common case (a session that goes on, agent and workspace cached) 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -13,6 +12,7 @@ from typing import Any, NamedTuple
 from psycopg import AsyncConnection
 
 from server.agents.resolve import ResolvedAgent, resolve_cached
+from server.chat import ratelimit
 from server.chat.context import session_expired
 from server.context import Principal
 from server.db.database import Database
@@ -81,14 +81,11 @@ class Opening:
         self.workspace_views = workspace_views
         self.providers = providers
 
-    async def open(self, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None) -> Opened:
+    async def open(self, principal: Principal, request: TurnRequest, counted: ratelimit.Count | None) -> Opened:
         """The session (found, continued or created), the agent answering in it and the session's recent history,
-        with every check that must pass before the provider is called. `admitted` (a rate limit's verdict, counted
-        meanwhile on a connection of its own) is awaited after the lookup and before any check or write, with no
-        connection held: waiting for a second connection while holding one can starve the pool."""
-        session, history = await self._find(principal, request)
-        if admitted is not None:
-            await admitted
+        with every check that must pass before the provider is called. `counted`: a rate limit's event, counted in
+        the statement that finds the session, before any check or write."""
+        session, history = await self._find(principal, request, counted)
         # The agent and the workspace come from per-process caches: a connection is taken only on a miss (and below,
         # to archive or open a session), not on every turn.
         if request.session_id:
@@ -116,8 +113,11 @@ class Opening:
             session, created = await sessions.open_session(conn, *key)
             return Opened(session, created, resolved, [])
 
-    async def _find(self, principal: Principal, request: TurnRequest) -> tuple[dict | None, list[dict[str, Any]]]:
-        """The session the turn goes on in, by id or by its key, with its recent history: one round trip."""
+    async def _find(
+        self, principal: Principal, request: TurnRequest, counted: ratelimit.Count | None
+    ) -> tuple[dict | None, list[dict[str, Any]]]:
+        """The session the turn goes on in, by id or by its key, with its recent history (and the rate limit's
+        count): one round trip."""
         ids = {"user": principal.user_id, "workspace": principal.workspace_id}
         if request.session_id:
             lookup, params = "own", {**ids, "session": request.session_id}
@@ -125,9 +125,13 @@ class Opening:
             params = {**ids, "agent": request.agent_id, "surface": request.surface, "surface_id": request.surface_id}
             lookup = "active"
         # A turn that brings its own history needs none of the session's.
-        limit = HISTORY_LIMIT if request.history is None else 0
+        params["limit"] = HISTORY_LIMIT if request.history is None else 0
+        select = sessions.with_history(lookup)
         async with self.db.connection() as conn:
-            return await sessions.with_history(conn, lookup, params, limit)
+            if counted is not None:
+                return sessions.history(await ratelimit.counted_select(conn, counted, select, params))
+            cur = await conn.execute(select, params)
+            return sessions.history(await cur.fetchone())
 
     async def _usable(
         self, source: Database | AsyncConnection, principal: Principal, agent_id: str

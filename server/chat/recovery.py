@@ -1,7 +1,8 @@
 """Turns a crash cut off, closed as interrupted instead of left as a user message with no answer and no reason.
 
-A turn stamps itself in `turns_in_flight` with its process's instance id in the round trip that stores the user's
-message, and the transaction that stores the reply (complete, failed or cancelled) deletes the stamp. A stamp left
+A turn stamps itself in `turns_in_flight` with its process's instance id in the statement that stores the user's
+message, and the statement that stores the reply (complete, failed or cancelled) deletes the stamp
+(server/chat/writes.py). A stamp left
 behind is a turn that ended without a reply: its process died, or it failed while the database was away.
 
 Whose turns may be closed is Postgres's word, not a clock's: every process holds an advisory lock keyed by its
@@ -15,8 +16,9 @@ restart and lost it since, or once the restart is GRACE_S old.
 A process also closes its own orphans: stamps of its instance whose turn is no longer running here, seen on two
 sweeps in a row (a turn whose save failed while the database was down).
 
-Closing a turn, in one transaction: an assistant message saying the reply was interrupted (`error` set; no partial
-text: keeping it would cost a write per chunk on the way to the client), the session's activity, the agent's
+Closing a turn, in one transaction: an assistant message with the text the turn had said (kept in its stamp at
+most once a second, server/chat/progress.py) and a notice that the reply was interrupted (`error` set), the
+session's activity, the agent's
 presence back to idle, an `agent.failed` event with `interrupted: true` for webhooks, and the stamp deleted. The
 dead instance's running Idempotency-Keys are released, so a retry with the same key runs the turn again.
 """
@@ -31,7 +33,6 @@ from psycopg import AsyncConnection
 
 from server import events
 from server.chat import presence
-from server.context import Principal
 from server.db.lease import LEASE_LOCK_SPACE, Lease
 from server.db.outage import Outage
 from server.sessions import store as sessions
@@ -49,11 +50,6 @@ INTERRUPTED_NOTICE = (
 # After a database restart, how long live instances have to take their lease again before they may count as gone.
 GRACE_S = 15.0
 SWEEP_S = 30.0
-
-_STAMP = (
-    "INSERT INTO turns_in_flight (turn_id, instance_id, session_id, user_id, workspace_id, agent_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
-)
 
 # Instances with something left in flight, or a row, other than this one.
 _CANDIDATES = """
@@ -73,21 +69,6 @@ SELECT pg_try_advisory_xact_lock(%(space)s, hashtext(%(id)s))
 """
 
 
-async def stamp(
-    conn: AsyncConnection, lease: Lease, turn_id: str, principal: Principal, session_id: str, agent_id: str
-) -> None:
-    """Marks a turn in flight for this instance; queue it in the pipeline that stores the user's message (the turn
-    is in `lease.live_turns` already, so this instance's recovery leaves it alone)."""
-    await conn.execute(
-        _STAMP, (turn_id, lease.instance_id, session_id, principal.user_id, principal.workspace_id, agent_id)
-    )
-
-
-async def unstamp(conn: AsyncConnection, turn_id: str) -> None:
-    """The turn stored its reply; run in that transaction."""
-    await conn.execute("DELETE FROM turns_in_flight WHERE turn_id = %s", (turn_id,))
-
-
 async def _close(conn: AsyncConnection, turn: dict[str, Any]) -> bool:
     """Closes one stamped turn as interrupted (when its user message is still the session's last word) and drops
     the stamp; True when a turn was closed."""
@@ -96,12 +77,16 @@ async def _close(conn: AsyncConnection, turn: dict[str, Any]) -> bool:
     )
     last = await cur.fetchone()
     await conn.execute("DELETE FROM turns_in_flight WHERE turn_id = %s", (turn["turn_id"],))
-    # Nothing to close when the user message was never stored (the stamp shares its round trip, not always its
-    # fate), or when the conversation has gone on since.
+    # Nothing to close when the conversation has gone on since (or the user message is gone with its session).
     if last is None or last["role"] != "user" or last["created_at"] < turn["started_at"]:
         return False
+    said = turn["partial"]
     row = sessions.message_row(
-        turn["session_id"], "assistant", INTERRUPTED_NOTICE, turn["agent_id"], error=INTERRUPTED_ERROR
+        turn["session_id"],
+        "assistant",
+        f"{said}\n\n{INTERRUPTED_NOTICE}" if said else INTERRUPTED_NOTICE,
+        turn["agent_id"],
+        error=INTERRUPTED_ERROR,
     )
     await sessions.append_messages(conn, [row])
     await sessions.touch(conn, turn["session_id"], 1)
@@ -115,7 +100,7 @@ async def _close(conn: AsyncConnection, turn: dict[str, Any]) -> bool:
             "sessionId": turn["session_id"],
             "userId": turn["user_id"],
             "messageId": row["id"],
-            "content": "",
+            "content": said,
             "toolsUsed": [],
             "usage": {"promptTokens": 0, "completionTokens": 0, "costUsd": 0.0},
             "error": INTERRUPTED_ERROR,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from contextlib import aclosing
 from typing import Any
 
 from astra.v1 import chat_pb2
 from contract.errors import ErrorCode
+from server.chat import ratelimit
 from server.chat.turn import TurnEngine, TurnRequest
 from server.context import Principal
 from server.errors import AstraError, Unavailable
@@ -21,12 +21,12 @@ def stream_error(error: chat_pb2.StreamError) -> AstraError:
 
 
 async def run_to_end(
-    engine: TurnEngine, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None = None
+    engine: TurnEngine, principal: Principal, request: TurnRequest, counted: ratelimit.Count | None = None
 ) -> dict[str, Any]:
     """The fields of the chat-response shape (content, session_id, tools_used, usage, model, overhead_ms,
-    message_id) from the turn's stream_done; its error event raised as a status. `admitted`: see
+    message_id) from the turn's stream_done; its error event raised as a status. `counted`: see
     server/chat/opening.py, Opening.open."""
-    async with aclosing(engine.stream(principal, request, admitted)) as events:
+    async with aclosing(engine.stream(principal, request, counted)) as events:
         async for event in events:
             if event.HasField("error"):
                 raise stream_error(event.error)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import suppress
@@ -20,6 +19,7 @@ from astra.v1 import chat_pb2, common_pb2
 from server.chat import presence
 from server.chat.background import Background
 from server.chat.context import build_context
+from server.chat.progress import Progress
 from server.chat.record import Round, TurnRecord, outcome_record
 from server.db.database import Database
 from server.providers.base import (
@@ -35,10 +35,9 @@ from server.providers.base import (
 from server.providers.registry import Providers
 from server.restrictions import split_model
 from server.skills.catalog import Catalog
+from server.telemetry import Phase, phase
 from server.tools.catalog import ToolSpec
 from server.tools.runtime import ToolContext, ToolRunner
-
-log = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 5
 
@@ -112,11 +111,22 @@ class Plan:
 
 class Prefetched:
     """A provider stream whose first event is already being fetched, on a task of its own, while the caller
-    finishes other work (storing the user's message)."""
+    finishes other work (storing the user's message). `phase` is the first round's provider phase, started: the
+    fetch runs in it (its HTTP call is the phase's child); later rounds put theirs here, and aclose ends it."""
 
-    def __init__(self, inner: AsyncGenerator[StreamEvent, None]):
+    def __init__(self, inner: AsyncGenerator[StreamEvent, None], phase: Phase):
         self._inner = inner
-        self._first: asyncio.Future[StreamEvent] | None = asyncio.ensure_future(anext(inner))
+        self.phase = phase
+        context = phase.context()  # None with tracing off: the task copies the current context, as usual
+        self._first: asyncio.Future[StreamEvent] | None = asyncio.get_running_loop().create_task(
+            anext(inner), context=context
+        )
+        if context is not None:
+            self._first.add_done_callback(self._arrived)
+
+    def _arrived(self, first: asyncio.Future[StreamEvent]) -> None:
+        if not first.cancelled() and first.exception() is None:
+            self.phase.event("first_token")
 
     def __aiter__(self) -> Prefetched:
         return self
@@ -129,6 +139,7 @@ class Prefetched:
 
     async def aclose(self) -> None:
         """Stops the stream and releases its connection; safe to call more than once."""
+        self.phase.end()
         if self._first is not None:
             first, self._first = self._first, None
             first.cancel()
@@ -144,37 +155,51 @@ class Rounds:
         self.tools = tools
         self.background = background
 
-    async def run(
-        self, turn: TurnRecord, plan: Plan, head: AsyncIterator[StreamEvent]
-    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    async def run(self, turn: TurnRecord, plan: Plan, head: Prefetched) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         """The rounds of inference and tool calls; `head` is the first round's stream, already started."""
         agent, messages = turn.agent, plan.messages
         offered = frozenset(t.name for t in plan.tools)
         p = turn.principal
         tool_context = ToolContext(p.user_id, p.workspace_id, turn.session_id, agent.id, offered=offered)
-        first_token = True
+        progress = Progress(self.db, self.background, turn)
         # Up to MAX_TOOL_ROUNDS rounds of tool calls; the round after the last offers no tools, so it answers.
         for round_number in range(MAX_TOOL_ROUNDS + 1):
             current = Round()
             turn.rounds.append(current)
-            stream = (
-                head
-                if round_number == 0
-                else self.providers.stream(plan.provider, plan.completion(agent, round_number))
-            )
+            if round_number == 0:
+                stream: AsyncIterator[StreamEvent] = head
+                provider = head.phase
+            else:
+                stream = self.providers.stream(plan.provider, plan.completion(agent, round_number))
+                # Held by `head` too, whose aclose (the turn's last step) ends a phase a closed stream left open.
+                provider = head.phase = Phase("provider", {"astra.round": round_number}).start()
+            started = round_number == 0  # the first round's request is already made, in its phase (Prefetched)
+            first_token = True  # each round's answer says "streaming" again, after its tools' "calling_tool"
             while True:
                 waited = time.perf_counter()
                 try:
-                    item = await anext(stream)
+                    if started:
+                        item = await anext(stream)
+                    else:
+                        with provider.current():  # the request is made in the first step: its HTTP span is the phase's
+                            item = await anext(stream)
+                        started = True
+                        provider.event("first_token")
                 except StopAsyncIteration:
+                    provider.event("end")
+                    provider.end()
                     break
+                except BaseException as exc:
+                    provider.end(exc)
+                    raise
                 finally:
                     turn.external_s += time.perf_counter() - waited
                 if isinstance(item, TextDelta) and item.text:
                     if first_token:
                         first_token = False
-                        self._advance_later(turn, "streaming")
+                        progress.first_token()
                     current.text += item.text
+                    progress.text()
                     yield event(stream_chunk=chat_pb2.StreamChunk(delta=item.text))
                 elif isinstance(item, ToolCallEvent):
                     current.calls.append(item.call)
@@ -194,11 +219,13 @@ class Rounds:
                     yield event(tool_call=chat_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments))
                 break
             messages.append(ChatMessage("assistant", current.text, tool_calls=tuple(current.calls)))
+            progress.tool()
             for call in current.calls:
                 yield event(tool_call=chat_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments))
                 await self._advance(turn, "calling_tool", call.name)
                 ran = time.perf_counter()
-                outcome = await self.tools.run(call.name, call.arguments, tool_context)
+                with phase("tool", **{"astra.tool.name": call.name}):
+                    outcome = await self.tools.run(call.name, call.arguments, tool_context)
                 turn.external_s += time.perf_counter() - ran
                 current.results.append(outcome_record(call, outcome))
                 yield event(
@@ -218,14 +245,3 @@ class Rounds:
         p = turn.principal
         async with self.db.connection() as conn:
             await presence.advance(conn, p.user_id, p.workspace_id, turn.agent.id, turn.turn_id, state, tool_name)
-
-    def _advance_later(self, turn: TurnRecord, state: str) -> None:
-        """Presence off the hot path: the first token is not held back by a database write."""
-
-        async def run() -> None:
-            try:
-                await self._advance(turn, state)
-            except Exception:  # presence is advisory; a failed update must not disturb the turn
-                log.warning("presence update failed", exc_info=True)
-
-        self.background.hold(asyncio.create_task(run()))

@@ -1,7 +1,7 @@
 """What a turn writes. First the user's message, with the turn's in-flight stamp (server/chat/recovery.py), committed
 before any of the reply reaches the client. Then, when the turn ends (completed, failed or cancelled), the reply:
 assistant and tool messages, usage and tool-call records, the session's activity, presence back to idle, the stamp
-deleted and the agent.completed or agent.failed event, in one transaction sent as one pipeline."""
+deleted and the agent.completed or agent.failed event, in one statement (server/chat/writes.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from astra.v1 import common_pb2
-from server import events
-from server.chat import presence, recovery
+from server.chat import writes
 from server.chat.pricing import Prices
 from server.chat.record import TurnRecord
 from server.context import Principal
@@ -41,15 +40,20 @@ class Saving:
         """Stores the user's message (with `store` false, only the session's activity and the agent's presence: a
         turn that answers client tool calls has no new message); False when the session was archived meanwhile."""
         lease = self.db.lease
-        args = (session_id, principal.user_id, principal.workspace_id, agent_id, text, turn_id, store)
         async with self.db.connection() as conn:
-            if lease is None:
-                return await sessions.add_user_message(conn, *args)
-            # The in-flight stamp and the message share one implicit transaction: if the process dies before the
-            # reply is stored, another one closes the turn as interrupted.
-            async with conn.pipeline():
-                await recovery.stamp(conn, lease, turn_id, principal, session_id, agent_id)
-                return await sessions.add_user_message(conn, *args)
+            # With a lease, the in-flight stamp rides the same statement: if the process dies before the reply is
+            # stored, another one closes the turn as interrupted.
+            return await writes.user_message(
+                conn,
+                session_id=session_id,
+                user_id=principal.user_id,
+                workspace_id=principal.workspace_id,
+                agent_id=agent_id,
+                content=text,
+                turn_id=turn_id,
+                instance_id=lease.instance_id if lease is not None else None,
+                store=store,
+            )
 
     def cost(self, turn: TurnRecord) -> Decimal:
         return self.prices.cost_usd(turn.agent.model, turn.prompt_tokens, turn.completion_tokens)
@@ -63,7 +67,7 @@ class Saving:
         )
 
     async def reply(self, turn: TurnRecord) -> str:
-        """Assistant and tool messages, usage and tool-call records, in one transaction sent as one pipeline;
+        """Assistant and tool messages, usage and tool-call records, in one statement (server/chat/writes.py);
         returns the id of the final assistant message."""
         p, agent = turn.principal, turn.agent
         provider, _ = split_model(agent.model)
@@ -108,38 +112,32 @@ class Saving:
                         "session_id": turn.session_id,
                         "agent_id": agent.id,
                         "tool": call.name,
-                        "ok": not error,
+                        "status": "error" if error else "ok",
                         "duration_ms": duration_ms,
                         "cost_usd": tool_cost,
                     }
                 )
         message_id = next(r["id"] for r in reversed(rows) if r["role"] == "assistant")
-        async with self.db.connection() as conn, conn.pipeline(), conn.transaction():
-            await sessions.append_messages(conn, rows)
-            for tool_row in tool_rows:
-                await sessions.record_tool_call(conn, **tool_row)
-            await sessions.record_usage(
+        async with self.db.connection() as conn:
+            await writes.reply(
                 conn,
-                workspace_id=p.workspace_id,
-                user_id=p.user_id,
-                agent_id=agent.id,
+                turn_id=turn.turn_id,
                 session_id=turn.session_id,
-                provider=provider,
-                model=agent.model,
-                prompt_tokens=turn.prompt_tokens,
-                completion_tokens=turn.completion_tokens,
-                cost_usd=cost,
-                api_key_id=p.api_key_id,  # a personal API key's spend counts against its budget
-            )
-            await sessions.touch(conn, turn.session_id, len(rows))
-            await presence.advance(conn, p.user_id, p.workspace_id, agent.id, turn.turn_id, "idle")
-            if self.db.lease is not None:
-                await recovery.unstamp(conn, turn.turn_id)
-            await events.emit(
-                conn,
-                p.workspace_id,
-                "agent.failed" if turn.error else "agent.completed",
-                {
+                user_id=p.user_id,
+                workspace_id=p.workspace_id,
+                agent_id=agent.id,
+                messages=rows,
+                tool_calls=tool_rows,
+                usage={
+                    "provider": provider,
+                    "model": agent.model,
+                    "prompt_tokens": turn.prompt_tokens,
+                    "completion_tokens": turn.completion_tokens,
+                    "cost_usd": cost,
+                    "api_key_id": p.api_key_id,  # a personal API key's spend counts against its budget
+                },
+                event_type="agent.failed" if turn.error else "agent.completed",
+                event={
                     "agentId": agent.id,
                     "sessionId": turn.session_id,
                     "userId": p.user_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
@@ -33,30 +32,23 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         self.deps = deps
         self.engine = TurnEngine(deps, deps.providers, deps.tools)
 
-    def _admission(self, principal: Principal, context: grpc.aio.ServicerContext) -> asyncio.Future[None] | None:
-        """The caller's rate-limit verdict, counted on a connection of its own while the turn looks up its session;
-        the turn awaits it before it writes anything. None when no limit applies.
+    def _admission(self, principal: Principal, context: grpc.aio.ServicerContext) -> ratelimit.Count | None:
+        """The caller's rate-limit count, made in the statement that finds the turn's session; None when no limit
+        applies.
 
         A /ws message counts in the /ws window only, every other turn in the chat window: one window per turn, so
         a user may have both windows' worth. The transport is the caller's word, but claiming /ws only trades the
         chat window for the /ws one, which that user can reach through /ws anyway."""
-        db, user, per_min = self.deps.db, principal.user_id, self.deps.settings.chat_rate_per_min
+        user = principal.user_id
         if metadata_value(context, "x-astra-transport") == "ws":
-            hit = ratelimit.hit(db, f"ws:{user}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
-        else:
-            counted = ratelimit.chat_turn(db, user, per_min)
-            if counted is None:
-                return None
-            hit = counted
-        verdict = asyncio.ensure_future(hit)
-        self.engine.hold(verdict)  # a turn that fails before it awaits the verdict leaves it unread
-        return verdict
+            return ratelimit.Count(f"ws:{user}", WS_MESSAGES_PER_WINDOW, WS_WINDOW_S)
+        return ratelimit.chat_turn(user, self.deps.settings.chat_rate_per_min)
 
     async def _reply(
         self, principal: Principal, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext
     ) -> chat_pb2.ChatResponse:
-        admitted = self._admission(principal, context)
-        return chat_pb2.ChatResponse(**await run_to_end(self.engine, principal, _turn_request(request), admitted))
+        counted = self._admission(principal, context)
+        return chat_pb2.ChatResponse(**await run_to_end(self.engine, principal, _turn_request(request), counted))
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: grpc.aio.ServicerContext) -> chat_pb2.ChatResponse:
         principal = current_principal()
@@ -87,8 +79,8 @@ class ChatService(chat_pb2_grpc.ChatServiceServicer):
         self, request: chat_pb2.ChatStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         principal = current_principal()
-        admitted = self._admission(principal, context)
-        async with aclosing(self.engine.stream(principal, _turn_request(request), admitted)) as events:
+        counted = self._admission(principal, context)
+        async with aclosing(self.engine.stream(principal, _turn_request(request), counted)) as events:
             async for event in events:
                 if event.HasField("stream_done"):
                     add_trailers(context, ("x-astra-overhead-ms", f"{event.stream_done.overhead_ms:.3f}"))

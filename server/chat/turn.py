@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 from astra.v1 import chat_pb2
 from contract.errors import ErrorCode
+from server.chat import ratelimit
 from server.chat.background import Background
 from server.chat.context import as_row
 from server.chat.memories import Memories
@@ -33,6 +34,7 @@ from server.metrics import CHAT_OVERHEAD, TURNS
 from server.providers.base import ProviderError
 from server.providers.registry import Providers
 from server.sessions import store as sessions
+from server.telemetry import Phase, phase, timed
 from server.tools.runtime import ToolRunner
 
 __all__ = ["TurnEngine", "TurnRequest"]
@@ -55,15 +57,16 @@ class TurnEngine:
         self.background.hold(task)
 
     async def stream(
-        self, principal: Principal, request: TurnRequest, admitted: Awaitable[None] | None = None
+        self, principal: Principal, request: TurnRequest, counted: ratelimit.Count | None = None
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
-        """The turn's events; the first is session_resolved, the last stream_done or error. `admitted`: see
+        """The turn's events; the first is session_resolved, the last stream_done or error. `counted`: see
         Opening.open."""
         request = check_request(principal, request)
         # Counted from here, not from the first event: the work before it is what the first token waits for.
         with self.deps.foreground.hold():
             turn_id = new_id("turn")
-            session, created, resolved, history = await self.opening.open(principal, request, admitted)
+            with phase("open"):
+                session, created, resolved, history = await self.opening.open(principal, request, counted)
             if request.history is not None:
                 history = [as_row(m) for m in request.history]
             agent = resolved.agent
@@ -75,8 +78,11 @@ class TurnEngine:
             # the time to first token. Shielded: a client that goes away does not cut the write short.
             answered = request.tool_results
             stored = asyncio.ensure_future(
-                self.saving.user_message(
-                    principal, session["id"], agent.id, request.message, turn_id, store=not answered
+                timed(
+                    "user_message",
+                    self.saving.user_message(
+                        principal, session["id"], agent.id, request.message, turn_id, store=not answered
+                    ),
                 )
             )
             turn = TurnRecord(principal, agent, session["id"], turn_id, user_message=request.message, answered=answered)
@@ -90,17 +96,21 @@ class TurnEngine:
                 # MCP servers' tools the agent names; nothing is awaited for an agent that names none.
                 requested = self.deps.catalog.requested(list(agent.skills), list(agent.tools.allow))
                 remote = await self.rounds.tools.source_specs(principal.workspace_id, requested, agent.tools.deny)
-                plan = Plan.of(
-                    agent,
-                    self.deps.catalog,
-                    history,
-                    memory,
-                    request.system,
-                    request.client_tools,
-                    request.options,
-                    workspace_tools=remote,
+                with phase("history"):  # the context: system prompt, memory and history within the budget
+                    plan = Plan.of(
+                        agent,
+                        self.deps.catalog,
+                        history,
+                        memory,
+                        request.system,
+                        request.client_tools,
+                        request.options,
+                        workspace_tools=remote,
+                    )
+                head = Prefetched(
+                    self.providers.stream(plan.provider, plan.completion(agent, 0)),
+                    Phase("provider", {"astra.round": 0}).start(),  # started once the call is made
                 )
-                head = Prefetched(self.providers.stream(plan.provider, plan.completion(agent, 0)))
                 if not await asyncio.shield(stored):
                     raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
             except BaseException:
@@ -127,7 +137,7 @@ class TurnEngine:
                 # the save is held apart, so it completes whatever becomes of this frame.
                 if not turn.saved:
                     turn.error = "cancelled by the client"
-                    saving = asyncio.ensure_future(self.saving.reply(turn))
+                    saving = asyncio.ensure_future(timed("save", self.saving.reply(turn)))
                     self.hold(saving)
                     TURNS.labels("cancelled").inc()
                     await asyncio.shield(saving)
@@ -140,7 +150,7 @@ class TurnEngine:
         """The reply stored, then its stream_done."""
         # Shielded: a client that goes away while the turn is being stored must not leave it half-written (or leave
         # the connection mid-pipeline for the next borrower).
-        message_id = await asyncio.shield(self.saving.reply(turn))
+        message_id = await asyncio.shield(timed("save", self.saving.reply(turn)))
         agent = turn.agent
         if agent.memory.auto_extract:
             self.memories.extract_later(turn)
@@ -162,7 +172,7 @@ class TurnEngine:
     async def _failed(self, turn: TurnRecord, exc: ProviderError) -> chat_pb2.ChatStreamResponse:
         """What was said stored with the provider's failure, then the turn's error event."""
         turn.error = str(exc)
-        await asyncio.shield(self.saving.reply(turn))
+        await asyncio.shield(timed("save", self.saving.reply(turn)))
         TURNS.labels("provider_error").inc()
         log.warning("provider error", extra={"provider": exc.provider, "status": exc.status, "error": exc.message})
         return event(error=_provider_error_event(exc))

@@ -1,7 +1,7 @@
 """One claimed heartbeat run: observe, record the outcome (and heartbeat.fired) in one transaction, then wake the
 config's agent for its owner when it fired.
 
-A config created or last changed with a personal API key (heartbeats.api_key_id, migration 0019) runs on that key's
+A config created or last changed with a personal API key (heartbeats.api_key_id, migration 0018) runs on that key's
 authority, as a call with the key would: its agent turns are spent with the key (its budget, /costs by key), and a
 run starts only while the key may spend (server/auth/keys.py refusal). A key revoked or expired can never act
 again, so its config is paused; a key over its monthly budget fails each run until the month ends. Enabling the
@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from server import events
+from server import events, telemetry
 from server.auth import keys
 from server.context import Principal
 from server.heartbeat import monitor, store
@@ -97,10 +97,16 @@ async def _refuse(deps: Deps, config: dict[str, Any], reason: str, started: floa
 
 
 async def run_claimed(deps: Deps, config: dict[str, Any]) -> None:
-    try:
-        await execute(deps, config)
-    except _Superseded:
-        log.warning("heartbeat run superseded", extra={"heartbeat_id": config["id"], "run_id": config["run_id"]})
+    # A trace of its own: its fetch carries the traceparent, and the agent turn it wakes is its child.
+    attributes = {"astra.heartbeat.id": config["id"], "astra.heartbeat.type": config["type"]}
+    with telemetry.span("heartbeat.run", attributes) as span:
+        try:
+            status = await execute(deps, config)
+        except _Superseded:
+            log.warning("heartbeat run superseded", extra={"heartbeat_id": config["id"], "run_id": config["run_id"]})
+            status = "superseded"
+        if span is not None:
+            span.set_attribute("astra.heartbeat.status", status)
 
 
 def fired_data(config: dict[str, Any], items: list[dict[str, Any]], status_code: int) -> dict[str, Any]:

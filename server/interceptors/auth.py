@@ -9,6 +9,7 @@ import hmac
 import grpc
 
 from contract.services import AUTH_API_KEY, AUTH_NONE, auth_level_of
+from server import telemetry
 from server.auth import store
 from server.auth.keys import KeyAuthenticator, is_key
 from server.auth.tokens import AccessTokens
@@ -20,6 +21,15 @@ from server.interceptors.base import Layer, metadata_value
 
 INTROSPECT = "/astra.v1.AuthService/Introspect"
 WORKSPACES = "/astra.v1.WorkspacesService/"
+# The methods that run a chat turn: their auth is the turn's first phase (server/telemetry.py).
+TURNS = frozenset(
+    {
+        "/astra.v1.ChatService/Chat",
+        "/astra.v1.ChatService/ChatStream",
+        "/astra.v1.OpenAIService/CreateChatCompletion",
+        "/astra.v1.AutonomousService/RunTask",
+    }
+)
 
 
 class AuthLayer(Layer):
@@ -81,9 +91,16 @@ class AuthLayer(Layer):
         level = auth_level_of(method)
         if level == AUTH_NONE:
             return
-        principal = self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(method, context)
+        if method in TURNS:
+            with telemetry.phase("auth"):
+                principal = await self._principal(level, method, context)
+        else:
+            principal = await self._principal(level, method, context)
         if principal.api_key_id and method.startswith(WORKSPACES):
             # A key is bound to one workspace, but these methods name workspaces in their requests: a key could
             # reach every workspace of its owner through them. Workspace administration needs a signed-in user.
             raise PermissionDenied("personal API keys cannot manage workspaces, members, invitations or grants")
         principal_var.set(principal)
+
+    async def _principal(self, level: int, method: str, context: grpc.aio.ServicerContext) -> Principal:
+        return self._check_api_key(context) if level == AUTH_API_KEY else await self._check_jwt(method, context)

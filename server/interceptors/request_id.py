@@ -12,6 +12,7 @@ from __future__ import annotations
 import grpc
 
 from contract.metadata import FROM_EDGE, REQUEST_ID, request_id
+from server import telemetry
 from server.context import client_address_var, request_id_var
 from server.interceptors.base import Layer, metadata_value
 from server.interceptors.peers import TrustedPeers, peer_address
@@ -35,6 +36,7 @@ class RequestIdLayer(Layer):
         rid = request_id(metadata_value(context, REQUEST_ID))
         # Each RPC runs in its own task, so setting the variable never leaks into another call.
         request_id_var.set(rid)
+        telemetry.tag_request(rid)  # on the call's span (grpc's instrumentation's, or the in-process channel's)
         client_address_var.set(self.client_address(context))
         # Set before the call runs so an error's status carries it too; handlers add theirs with add_trailers.
         context.set_trailing_metadata(((REQUEST_ID, rid),))

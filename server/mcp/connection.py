@@ -30,6 +30,7 @@ from mcp.client.subscriptions import ListenNotSupportedError
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
+from server import telemetry
 from server.mcp import guard
 from server.mcp.names import agent_tool_name
 from server.mcp.results import render
@@ -128,7 +129,14 @@ class Connection:
             pass
 
     async def call(self, remote: str, arguments: dict[str, Any]) -> str:
-        """The tool's answer as text for the model; ToolError for anything else (server down, error answer)."""
+        """The tool's answer as text for the model; ToolError for anything else (server down, error answer). Traced
+        as `mcp.call`; the SDK sends the traceparent on in the request's `_meta` (and guard.py's client in the HTTP
+        headers)."""
+        attributes = {"astra.mcp.server": self.name, "astra.mcp.tool": remote, "mcp.method.name": "tools/call"}
+        with telemetry.span("mcp.call", attributes):
+            return await self._call(remote, arguments)
+
+    async def _call(self, remote: str, arguments: dict[str, Any]) -> str:
         client = await self._ready()
         try:
             result = await client.call_tool(remote, arguments)

@@ -9,7 +9,9 @@ from collections.abc import Iterable
 
 import httpcore2
 import httpx2
+from opentelemetry import propagate
 
+from server import telemetry
 from server.net import ssrf
 
 
@@ -69,8 +71,15 @@ def http_client(
     """A client for one MCP session: its headers on every request; calls are timed by the caller (the SSE read
     timeout only bounds a silent stream)."""
     timeout = httpx2.Timeout(connect_timeout_s, read=300.0)
+    # The SDK posts each message in its sender's context, where the call's span is current.
+    hooks = {"request": [_propagate]} if telemetry.tracing() else None
     if not guarded:
-        return httpx2.AsyncClient(headers=headers, timeout=timeout, trust_env=False)
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, trust_env=False, event_hooks=hooks)
     return httpx2.AsyncClient(
-        headers=headers, timeout=timeout, trust_env=False, transport=_GuardedTransport(allow_private)
+        headers=headers, timeout=timeout, trust_env=False, event_hooks=hooks, transport=_GuardedTransport(allow_private)
     )
+
+
+async def _propagate(request: httpx2.Request) -> None:
+    """The W3C traceparent (and tracestate) of the current span in the request's headers."""
+    propagate.inject(request.headers)

@@ -118,14 +118,9 @@ class OpenAIService(openai_pb2_grpc.OpenAIServiceServicer):
             options=messages.caller_options(request),
         )
 
-    def _admission(self, principal: Principal) -> asyncio.Future[None] | None:
-        """The user's chat window counted while the turn looks up its session (see ChatService._admission)."""
-        counted = ratelimit.chat_turn(self.deps.db, principal.user_id, self.deps.settings.chat_rate_per_min)
-        if counted is None:
-            return None
-        verdict = asyncio.ensure_future(counted)
-        self.engine.hold(verdict)
-        return verdict
+    def _admission(self, principal: Principal) -> ratelimit.Count | None:
+        """The user's chat window, counted in the statement that finds the turn's session (ChatService._admission)."""
+        return ratelimit.chat_turn(principal.user_id, self.deps.settings.chat_rate_per_min)
 
     async def _answer(
         self,

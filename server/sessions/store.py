@@ -67,20 +67,20 @@ async def _find(
     return await cur.fetchone()
 
 
-async def with_history(
-    conn: AsyncConnection, lookup: str, params: dict[str, Any], history_limit: int
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The session `lookup` (a SESSION_LOOKUPS key) finds, and the newest `history_limit` messages of that session
-    (oldest first; the fields the model's context needs), in one statement: a chat turn needs both before it can
-    call the model."""
-    cur = await conn.execute(
+def with_history(lookup: str) -> str:
+    """A query for the session `lookup` (a SESSION_LOOKUPS key) finds, with the newest %(limit)s messages of that
+    session as `history` (oldest first; the fields the model's context needs): a chat turn needs both before it
+    can call the model, in one statement. `history` splits them apart."""
+    return (
         f"SELECT {SESSION_COLUMNS}, (SELECT coalesce(json_agg(h ORDER BY h.seq), '[]') FROM"
         "  (SELECT seq, role, content, tool_calls, tool_call_id, tool_name FROM messages"
         "   WHERE session_id = sessions.id ORDER BY seq DESC LIMIT %(limit)s) h) AS history"
-        f" FROM sessions WHERE {SESSION_LOOKUPS[lookup]}",
-        {**params, "limit": history_limit},
+        f" FROM sessions WHERE {SESSION_LOOKUPS[lookup]}"
     )
-    row = await cur.fetchone()
+
+
+def history(row: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(the session, its history) from a `with_history` row."""
     if row is None:
         return None, []
     return row, row.pop("history")
@@ -251,99 +251,6 @@ async def set_agent(conn: AsyncConnection, session_id: str, agent_id: str) -> No
     await conn.execute(
         "UPDATE sessions SET agent_id = %s, last_activity_at = now() WHERE id = %s", (agent_id, session_id)
     )
-
-
-async def record_usage(
-    conn: AsyncConnection,
-    *,
-    workspace_id: str,
-    user_id: str,
-    agent_id: str,
-    session_id: str,
-    provider: str,
-    model: str,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cost_usd: Decimal,
-    api_key_id: str = "",
-) -> None:
-    """One turn's usage; `api_key_id` names the personal API key the turn was run with (Principal.api_key_id), for
-    /costs by key and the key's monthly budget."""
-    await conn.execute(
-        "INSERT INTO usage_records (id, workspace_id, user_id, agent_id, session_id, provider, model, prompt_tokens,"
-        " completion_tokens, cost_usd, api_key_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            new_id("use"),
-            workspace_id,
-            user_id,
-            agent_id,
-            session_id,
-            provider,
-            model,
-            prompt_tokens,
-            completion_tokens,
-            cost_usd,
-            api_key_id or None,
-        ),
-    )
-
-
-async def record_tool_call(
-    conn: AsyncConnection,
-    *,
-    workspace_id: str,
-    session_id: str,
-    agent_id: str,
-    tool: str,
-    ok: bool,
-    duration_ms: float,
-    cost_usd: Decimal = Decimal(0),
-) -> None:
-    await conn.execute(
-        "INSERT INTO tool_calls (id, workspace_id, session_id, agent_id, tool, status, duration_ms, cost_usd)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (new_id("tc"), workspace_id, session_id, agent_id, tool, "ok" if ok else "error", duration_ms, cost_usd),
-    )
-
-
-async def add_user_message(
-    conn: AsyncConnection,
-    session_id: str,
-    user_id: str,
-    workspace_id: str,
-    agent_id: str,
-    content: str,
-    turn_id: str,
-    store: bool = True,
-) -> bool:
-    """The user's message, the session's activity and the agent's presence ('thinking') in one atomic statement,
-    only while the session is still active (False when it was archived in the meantime). With `store` false, the
-    activity and presence only (a turn that brings no new message)."""
-    cur = await conn.execute(
-        "WITH s AS (UPDATE sessions SET message_count = message_count + %(added)s, last_activity_at = now()"
-        "           WHERE id = %(session)s AND status = 'active' RETURNING id),"
-        " m AS (INSERT INTO messages (id, session_id, role, content, agent_id)"
-        "       SELECT %(message)s, s.id, 'user', %(content)s, %(agent)s FROM s WHERE %(store)s RETURNING id),"
-        " p AS (INSERT INTO presence (user_id, workspace_id, agent_id, state, session_id, tool_name, turn_id)"
-        "       SELECT %(user)s, %(ws)s, %(agent)s, 'thinking', s.id, '', %(turn)s FROM s"
-        "       ON CONFLICT (user_id, workspace_id, agent_id) DO UPDATE SET state = 'thinking',"
-        "         session_id = EXCLUDED.session_id, tool_name = '', turn_id = EXCLUDED.turn_id, since = now()"
-        "       RETURNING 1)"
-        " SELECT (SELECT count(*) FROM s) AS active, (SELECT count(*) FROM p) AS presence",
-        {
-            "added": int(store),
-            "store": store,
-            "session": session_id,
-            "message": new_id("msg"),
-            "content": content,
-            "agent": agent_id,
-            "user": user_id,
-            "ws": workspace_id,
-            "turn": turn_id,
-        },
-    )
-    row = await cur.fetchone()
-    return bool(row and row["active"])
 
 
 MESSAGE_INSERT = (

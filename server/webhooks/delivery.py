@@ -6,7 +6,11 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from opentelemetry.trace import Status, StatusCode
+
+from server import telemetry
 from server.net import ssrf
 from server.webhooks import signing
 
@@ -34,7 +38,34 @@ def body_of(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-async def send(url: str, secret: str, event_id: str, payload: dict[str, Any], allow_private: bool) -> Attempt:
+async def send(
+    url: str,
+    secret: str,
+    event_id: str,
+    payload: dict[str, Any],
+    allow_private: bool,
+    *,
+    webhook_id: str = "",
+    attempt: int = 0,
+) -> Attempt:
+    """One attempt, traced as `webhook.deliver` (its request carries the traceparent when tracing is on)."""
+    attributes = {
+        "astra.webhook.id": webhook_id,
+        "astra.webhook.event_id": event_id,
+        "astra.webhook.event_type": str(payload.get("type", "")),
+        "astra.webhook.attempt": attempt,
+        "server.address": urlsplit(url).hostname or "",  # not the URL: its path or query may hold a token
+    }
+    with telemetry.span("webhook.deliver", attributes) as span:
+        result = await _send(url, secret, event_id, payload, allow_private)
+        if span is not None:
+            span.set_attribute("http.response.status_code", result.status_code)
+            if not result.ok:
+                span.set_status(Status(StatusCode.ERROR, result.error or "failed"))
+        return result
+
+
+async def _send(url: str, secret: str, event_id: str, payload: dict[str, Any], allow_private: bool) -> Attempt:
     body = body_of(payload)
     started = time.perf_counter()
     try:

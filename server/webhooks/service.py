@@ -183,7 +183,12 @@ class WebhooksService(webhooks_pb2_grpc.WebhooksServiceServicer):
             event_id = await _record_test_event(conn, principal.workspace_id, event_type, data)
             payload = events.envelope(event_type, data)
         attempt = await delivery.send(
-            webhook["url"], webhook["secret"], event_id, payload, self.deps.settings.allow_private_urls
+            webhook["url"],
+            webhook["secret"],
+            event_id,
+            payload,
+            self.deps.settings.allow_private_urls,
+            webhook_id=webhook["id"],
         )
         async with self.deps.db.transaction() as conn:
             row = await store.record_test(conn, webhook["id"], event_id, event_type, attempt)

@@ -29,7 +29,18 @@ async def dispatch_once(deps: Deps, limit: int = BATCH) -> int:
         if not rows:
             return 0
         attempts = await asyncio.gather(
-            *(delivery.send(r["url"], r["secret"], r["event_id"], r["payload"], allow_private) for r in rows)
+            *(
+                delivery.send(
+                    r["url"],
+                    r["secret"],
+                    r["event_id"],
+                    r["payload"],
+                    allow_private,
+                    webhook_id=r["webhook_id"],
+                    attempt=r["attempt"],
+                )
+                for r in rows
+            )
         )
         now = datetime.now(UTC)
         async with conn.pipeline():  # one round trip for the batch's records, not one per statement
