@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 
 from server.chat.recovery import INTERRUPTED_ERROR, INTERRUPTED_NOTICE
@@ -124,10 +125,15 @@ async def test_a_turn_cut_off_by_sigkill_is_closed_as_interrupted_and_its_retry_
         await wait_for(lambda: vendor.requests, 10, "the vendor called")
         await asyncio.sleep(2.5)
         assert not call.done()
+        # Its own Python children (the memory indexer's embedding process) must not outlive it; its database does.
+        children = [c for c in psutil.Process(gateway.pid).children(recursive=True) if "postgres" not in c.name()]
+        assert children, "the gateway runs its embedding process"
         gateway.kill()
         gateway.wait(10)
         with pytest.raises(aiohttp.ClientError):
             await call
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, [c.cmdline() for c in alive]
     pgdata = tmp_path / ".astra" / "pg"
     assert postmaster_pid(pgdata) is not None  # the database outlived its gateway
 

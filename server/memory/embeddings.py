@@ -9,6 +9,7 @@ import asyncio
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -197,7 +198,10 @@ class LocalEmbedder:
         if self._background is None:
             # spawn, not fork: forking a process that runs gRPC threads is unsafe.
             self._background = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_background_init
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_background_init,
+                initargs=(os.getpid(),),
             )
         return self._background
 
@@ -212,9 +216,18 @@ class LocalEmbedder:
 _background_model: MiniLM | None = None
 
 
-def _background_init() -> None:
+def _background_init(parent: int) -> None:
     os.nice(10)
     single_threaded_blas()
+    threading.Thread(target=_exit_without, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    """Ends the child within a second of its gateway: a gateway killed outright (or one whose exit skipped the
+    pool's shutdown) would otherwise leave it running for ever, since it holds its own end of the task pipe."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _background_encode(texts: list[str]) -> np.ndarray:
