@@ -59,10 +59,11 @@ lint: install buf check-gen
 	# The contract may change until the first release: breaking changes are reported, not gated.
 	-git rev-parse -q --verify HEAD~1 >/dev/null && $(BUF) breaking --against '.git#ref=HEAD~1' || true
 
-# The quick set; bench/memory_search.py (about 5 minutes) and bench/webhooks_delivery.py run on their own.
+# The quick set (a minute or two); bench/chat_overhead.py's full five runs (about 5 minutes), bench/memory_search.py
+# (about 5 minutes) and bench/webhooks_delivery.py run on their own.
 bench: install
 	$(PY) bench/edge_overhead.py --seconds 3
-	$(PY) bench/chat_overhead.py -n 200 --seconds 5
+	$(PY) bench/chat_overhead.py --runs 1
 	$(PY) bench/ws_sockets.py
 
 clean:

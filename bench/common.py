@@ -38,8 +38,8 @@ class Gateway:
             ASTRA_GRPC_PORT=str(self.grpc_port),
             ASTRA_LOG_LEVEL="warning",
             ASTRA_DRAIN_DELAY_S="0",
-            **(env or {}),
         )
+        full_env.update(env or {})  # the caller's settings win over the ones above
         # The gateway's log outlives the run (warnings and errors only), for when a figure looks wrong.
         self.log_path = Path(tempfile.gettempdir()) / f"astra-bench-{self.http_port}.log"
         self.proc = subprocess.Popen(
@@ -127,25 +127,47 @@ def settle(pid: int, idle_share: float = 0.1, window_s: float = 0.5, limit_s: fl
     """Waits until the process and its children (the embedding worker) use under `idle_share` of a core over
     `window_s`, so a latency run measures the steady state, not start-up (loading the embedding model, spawning
     its worker); gives up after `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = sum(tree_cpu_s(pid).values())
+        time.sleep(window_s)
+        if sum(tree_cpu_s(pid).values()) - before < idle_share * window_s:
+            return
+
+
+def tree_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by a process and its children, by process name (the gateway's Python
+    processes, its embedded PostgreSQL's `postgres` ones)."""
     import psutil
 
     root = psutil.Process(pid)
+    totals: dict[str, float] = {}
+    for proc in (root, *root.children(recursive=True)):
+        try:
+            name = proc.name()
+            totals[name] = totals.get(name, 0.0) + sum(proc.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return totals
 
-    def cpu_s() -> float:
-        total = 0.0
-        for proc in (root, *root.children(recursive=True)):
-            try:
-                total += sum(proc.cpu_times()[:2])
-            except psutil.NoSuchProcess:
-                pass
-        return total
 
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        before = cpu_s()
-        time.sleep(window_s)
-        if cpu_s() - before < idle_share * window_s:
-            return
+def clock_ns() -> int:
+    """The machine's monotonic clock in ns, which every process reads alike (CLOCK_MONOTONIC on Linux), so times taken
+    by a bench and by a fake server it runs can be subtracted from one another."""
+    return time.perf_counter_ns() if SHARED_PERF_COUNTER else time.monotonic_ns()
+
+
+SHARED_PERF_COUNTER = time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)"
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """A figure over several runs, every run counted: its median and its range."""
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+        "runs": len(values),
+    }
 
 
 def percentiles(samples_s: list[float]) -> dict[str, float]:
@@ -202,7 +224,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def save(name: str, result: dict[str, Any], summary: str) -> None:
+def save(name: str, result: dict[str, Any], summary: str, print_json: bool = True) -> None:
+    """Writes bench/results/<name>.json and prints the summary (after the JSON unless `print_json` is false)."""
     RESULTS.mkdir(exist_ok=True)
     result = {
         "benchmark": name,
@@ -211,5 +234,8 @@ def save(name: str, result: dict[str, Any], summary: str) -> None:
         **result,
     }
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    if print_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"machine: {json.dumps(result['machine'])}; every figure in {RESULTS / f'{name}.json'}")
     print(summary)

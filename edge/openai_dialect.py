@@ -13,10 +13,8 @@ It differs from Astra's own rendering (edge/transcode.py, edge/streaming.py) onl
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from typing import Any
 
 import grpc
@@ -30,7 +28,7 @@ from contract.fields import event_oneof, is_map
 from contract.routes import Route
 from edge.errors import Failure, from_rpc_error, openai_error, openai_response
 from edge.headers import REQUEST_ID, response_headers
-from edge.streaming import FrameWriter
+from edge.streaming import FrameWriter, bursts, keep_alive
 from edge.transcode import build_request
 
 log = logging.getLogger("astra.edge")
@@ -162,22 +160,16 @@ class OpenAIDialect:
         )
         await response.prepare(request)
         writer = FrameWriter(response, ndjson=False)
-        keeping = asyncio.create_task(writer.keep_alive(self.keepalive_s))
-
-        def client_gone(task: asyncio.Task[None]) -> None:
-            if not task.cancelled() and task.exception() is not None:
-                call.cancel()  # a keep-alive that cannot be written: the client left
-
-        keeping.add_done_callback(client_gone)
+        keeping = keep_alive(call, writer, self.keepalive_s)
+        tail = b""
         try:
-            message = first
-            while message is not grpc.aio.EOF:
-                await _write(writer, _dump(message))
-                message = await call.read()
-            await response.write(DONE)
+            await writer.write(_data(_dump(first)))
+            async for burst in bursts(call):
+                await writer.write("".join(_data(_dump(message)) for message in burst))
+            tail = DONE  # written with the end of the HTTP stream
         except grpc.aio.AioRpcError as exc:
             # After the 200 the failure is the stream's last line, as OpenAI sends one; no [DONE] follows.
-            await _write(writer, json.dumps(openai_error(*call_error(exc)), separators=(",", ":")))
+            await writer.write(_data(json.dumps(openai_error(*call_error(exc)), separators=(",", ":"))))
         except ConnectionResetError:
             return response  # the client left; the call is cancelled on the way out
         except Exception:
@@ -185,13 +177,12 @@ class OpenAIDialect:
             rid = request[REQUEST_ID]
             log.exception("unhandled edge error", extra={"request_id": rid, "path": request.path})
             failure = Failure(ErrorCode.INTERNAL, f"internal error (request id {rid})")
-            await _write(writer, json.dumps(openai_error(failure), separators=(",", ":")))
+            await writer.write(_data(json.dumps(openai_error(failure), separators=(",", ":"))))
         finally:
             keeping.cancel()
-        await response.write_eof()
+        await response.write_eof(tail)
         return response
 
 
-async def _write(writer: FrameWriter, data: str) -> None:
-    writer.last_write = time.monotonic()
-    await writer.response.write(f"data: {data}\n\n".encode())
+def _data(data: str) -> str:
+    return f"data: {data}\n\n"

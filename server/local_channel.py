@@ -235,6 +235,17 @@ class _StreamCall(_Call):
         message = await self._messages.get()
         return self._end() if message is _END else message
 
+    def read_ready(self) -> list[Any]:
+        """The messages already produced, without waiting (a burst the edge writes at once); the end stays for
+        `read`, which reports it once they are gone (the status is set before the end is queued)."""
+        ready = []
+        while not self._messages.empty():
+            message = self._messages.get_nowait()
+            if message is _END:
+                break
+            ready.append(message)
+        return ready
+
     def _end(self) -> Any:
         assert self._status is not None
         if self._status.code is grpc.StatusCode.OK:

@@ -21,7 +21,19 @@ from astra.v1 import chat_pb2, chat_pb2_grpc
 from tests.harness import GatewayThread
 from tests.helpers.accounts import bearer, grpc_metadata, register_users
 from tests.helpers.agents import new_agent
-from tests.helpers.chat import OPENAI_KEY, OPENAI_MODEL, STREAM, chat, deltas, kinds, messages_of, sse, sse_frames, turn
+from tests.helpers.chat import (
+    OPENAI_KEY,
+    OPENAI_MODEL,
+    STREAM,
+    chat,
+    deltas,
+    kinds,
+    messages_of,
+    shape,
+    sse,
+    sse_frames,
+    turn,
+)
 from tests.helpers.http import api
 from tests.helpers.waiting import wait_until
 from tests.providers.fake_vendors import (
@@ -168,14 +180,7 @@ async def test_a_tool_call_split_across_chunks_is_run_and_its_result_fed_back(
     vendor.script(Reply(chunks=call_chunks), Reply(chunks=openai_text_stream(["It is ", "42."], 90, 4)))
     status, events = await sse(http, user, turn(agent, "What is six times seven?"))
     assert status == 200, events
-    assert kinds(events) == [
-        "session_resolved",
-        "tool_call",
-        "tool_result",
-        "stream_chunk",
-        "stream_chunk",
-        "stream_done",
-    ]
+    assert shape(kinds(events)) == ["session_resolved", "tool_call", "tool_result", "stream_chunk", "stream_done"]
     call, result, done = events[1][1], events[2][1], events[-1][1]
     assert call == {"id": "call_abc123", "name": "calculator", "arguments": '{"expression": "6*7"}'}
     assert (result["id"], result["name"], result["result"], result["error"]) == ("call_abc123", "calculator", "42", "")
@@ -214,7 +219,7 @@ async def test_anthropic_agents_stream_through_the_same_turn(
     vendor.script(Reply(chunks=anthropic_text_stream(["Bonjour", " à vous"], input_tokens=30, output_tokens=7)))
     status, events = await sse(http, user, turn(agent, "Salut"))
     assert status == 200, events
-    assert deltas(events) == ["Bonjour", " à vous"]
+    assert "".join(deltas(events)) == "Bonjour à vous"
     assert events[-1][1]["usage"]["totalTokens"] == 37 and events[-1][1]["model"] == "anthropic/claude-sonnet-4-0"
     [sent] = vendor.requests
     assert sent.path == "/v1/messages" and sent.headers["x-api-key"] == ANTHROPIC_KEY
@@ -228,13 +233,8 @@ async def test_grpc_chat_stream_yields_the_same_events(
     stub = chat_pb2_grpc.ChatServiceStub(channel)
     request = chat_pb2.ChatStreamRequest(agent_id=agent, message="hi", surface_id=uuid.uuid4().hex)
     events = [e async for e in stub.ChatStream(request, metadata=grpc_metadata(user))]
-    assert [e.WhichOneof("event") for e in events] == [
-        "session_resolved",
-        "stream_chunk",
-        "stream_chunk",
-        "stream_done",
-    ]
-    assert events[-1].stream_done.content == "gRPC too"
+    assert shape([e.WhichOneof("event") for e in events]) == ["session_resolved", "stream_chunk", "stream_done"]
+    assert "".join(e.stream_chunk.delta for e in events[1:-1]) == events[-1].stream_done.content == "gRPC too"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -302,8 +302,8 @@ async def test_a_stream_cut_midway_keeps_the_partial_answer_with_the_error(
     vendor.script(Reply(chunks=openai_text_stream(["Partial ", "answer ", "never finished"]), cut_after=3))
     status, events = await sse(http, user, turn(agent, "tell me everything"))
     assert status == 200, events
-    assert kinds(events) == ["session_resolved", "stream_chunk", "stream_chunk", "error"]
-    assert deltas(events) == ["Partial ", "answer "]
+    assert shape(kinds(events)) == ["session_resolved", "stream_chunk", "error"]
+    assert "".join(deltas(events)) == "Partial answer "
     assert events[-1][1]["code"] == "provider_error"
     assert "stream ended unexpectedly" in events[-1][1]["message"]
     assert len(vendor.requests) == 1  # text was already out: a retry could say it twice

@@ -195,12 +195,15 @@ class Rounds:
                 finally:
                     turn.external_s += time.perf_counter() - waited
                 if isinstance(item, TextDelta) and item.text:
-                    if first_token:
-                        first_token = False
-                        progress.first_token()
                     current.text += item.text
                     progress.text()
                     yield event(stream_chunk=chat_pb2.StreamChunk(delta=item.text))
+                    if first_token:
+                        first_token = False
+                        progress.first_token()
+                        # The first token goes out now: without this, chunks that arrived with it (a burst) would
+                        # all be processed before the transport got to write any of them.
+                        await asyncio.sleep(0)
                 elif isinstance(item, ToolCallEvent):
                     current.calls.append(item.call)
                 elif isinstance(item, Finish):

@@ -16,6 +16,8 @@ from server.providers.base import (
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
+    feed_all,
+    joined,
     upstream_error,
 )
 from server.providers.endpoints import AgentEndpoints
@@ -81,10 +83,13 @@ class AnthropicProvider:
             self._agent_endpoints if route.guarded else None,
         )
         async with aclosing(lines):
-            async for line in lines:
-                for event in state.feed(line):
+            async for batch in lines:
+                events, error = feed_all(state, batch)
+                for event in joined(events):
                     yield event
-                if state.stopped:
+                if error is not None:
+                    raise error  # after what came before it in the same read
+                if state.over:
                     break
         yield state.finish()
 
@@ -178,6 +183,10 @@ class _MessageStream:
 
     @property
     def complete(self) -> bool:
+        return self.stopped
+
+    @property
+    def over(self) -> bool:
         return self.stopped
 
     def feed(self, line: str) -> list[StreamEvent]:

@@ -84,6 +84,41 @@ class Finish:
 StreamEvent = TextDelta | ToolCallEvent | Finish
 
 
+class StreamParser(Protocol):
+    @property
+    def over(self) -> bool:
+        """The vendor's end marker was read: nothing after it counts."""
+
+    def feed(self, line: str) -> list[StreamEvent]: ...
+
+
+def feed_all(parser: StreamParser, lines: list[str]) -> tuple[list[StreamEvent], ProviderError | None]:
+    """The events of the lines one network read brought, up to the end marker, and the error one of them carried
+    (the events before it still count: a turn keeps what was said)."""
+    events: list[StreamEvent] = []
+    for line in lines:
+        try:
+            events.extend(parser.feed(line))
+        except ProviderError as exc:
+            return events, exc
+        if parser.over:
+            break
+    return events, None
+
+
+def joined(events: list[StreamEvent]) -> list[StreamEvent]:
+    """Adjacent text deltas as one. Applied to what one network read brought, so a burst (a fast model, or chunks
+    the network delivered together) goes on as one chunk: one message to frame and relay on every transport instead
+    of one per token. Nothing waits for more: chunks that arrive apart stay apart."""
+    out: list[StreamEvent] = []
+    for event in events:
+        if isinstance(event, TextDelta) and out and isinstance(out[-1], TextDelta):
+            out[-1] = TextDelta(out[-1].text + event.text)
+        else:
+            out.append(event)
+    return out
+
+
 @dataclass
 class ProviderError(Exception):
     """A provider call that failed. `retryable` errors (429, 5xx, network) may be retried before the first token.

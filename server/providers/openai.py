@@ -23,6 +23,8 @@ from server.providers.base import (
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
+    feed_all,
+    joined,
     upstream_error,
 )
 from server.providers.endpoints import AgentEndpoints, BaseUrlRefused
@@ -70,10 +72,13 @@ class OpenAIProvider:
             self._agent_endpoints if route.guarded else None,
         )
         async with aclosing(lines):  # release the connection at once if the caller or a stream error stops us
-            async for line in lines:
-                for event in state.feed(line):
+            async for batch in lines:
+                events, error = feed_all(state, batch)
+                for event in joined(events):
                     yield event
-                if state.done:
+                if error is not None:
+                    raise error  # after what came before it in the same read
+                if state.over:
                     break  # do not wait for the server to close the body after [DONE]
         for event in state.finish():
             yield event
@@ -138,6 +143,10 @@ class _ChatCompletionStream:
     def complete(self) -> bool:
         # Some compatible servers close without [DONE]; a finish_reason is enough to know nothing was lost.
         return self.done or bool(self.finish_reason)
+
+    @property
+    def over(self) -> bool:
+        return self.done
 
     def feed(self, line: str) -> list[StreamEvent]:
         if not line.startswith("data:") or self.done:
@@ -290,8 +299,9 @@ class HttpClient:
         secret: str,
         state: StreamProgress,
         guard: AgentEndpoints | None = None,
-    ) -> AsyncIterator[str]:
-        """POSTs and yields the response's lines; maps every failure to ProviderError. `state.complete` tells a
+    ) -> AsyncIterator[list[str]]:
+        """POSTs and yields the response's lines, as many at a time as each network read brought; maps every
+        failure to ProviderError. `state.complete` tells a
         connection dropped after the vendor's end marker (harmless) from a cut stream; `state.yielded` whether the
         caller already saw output. With `guard` (an agent's own base URL) the call is checked and pinned by it, on
         a connection of its own, and a redirect is an error rather than followed; without, it uses the pool."""
@@ -307,8 +317,8 @@ class HttpClient:
                 if not 200 <= resp.status < 300:
                     raise await http_error(provider, resp, secret)
                 in_body = True
-                async for line in iter_lines(resp):
-                    yield line
+                async for batch in iter_lines(resp):
+                    yield batch
         except ProviderError:
             raise
         except TimeoutError as exc:  # asyncio.TimeoutError and aiohttp's ServerTimeoutError
@@ -325,17 +335,17 @@ class HttpClient:
                 await session.close()
 
 
-async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """Splits the body into lines ourselves: aiohttp's readline refuses lines over 128 KiB, and a single
-    `data:` line can carry a whole tool call's arguments."""
+async def iter_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[list[str]]:
+    """The body's complete lines, those of each network read together. Split here: aiohttp's readline refuses
+    lines over 128 KiB, and a single `data:` line can carry a whole tool call's arguments."""
     buffer = b""
     async for chunk in resp.content.iter_any():
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
-        for raw in lines:
-            yield raw.rstrip(b"\r").decode("utf-8", errors="replace")
+        if lines:
+            yield [raw.rstrip(b"\r").decode("utf-8", errors="replace") for raw in lines]
     if buffer:
-        yield buffer.rstrip(b"\r").decode("utf-8", errors="replace")
+        yield [buffer.rstrip(b"\r").decode("utf-8", errors="replace")]
 
 
 def stream_cut_error(provider: str, yielded: bool) -> ProviderError:

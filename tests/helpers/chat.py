@@ -110,6 +110,12 @@ def deltas(events: list[tuple[str, dict]]) -> list[str]:
     return [data["delta"] for name, data in events if name == "stream_chunk"]
 
 
+def shape(names: list[str]) -> list[str]:
+    """Event kinds with each run of stream_chunk as one: chunks the vendor's writes delivered together reach the
+    client as one chunk (server/providers/base.py joined), so how many there are depends on the network."""
+    return [name for i, name in enumerate(names) if not (name == "stream_chunk" and names[i - 1 : i] == [name])]
+
+
 def slow_text(parts: list[str], delay: float, prompt_tokens: int = 10, completion_tokens: int = 4) -> Reply:
     """An OpenAI text stream whose parts arrive `delay` apart (the end of the stream is one last write)."""
     first = openai_chunk({"role": "assistant", "content": "", "refusal": None})

@@ -16,6 +16,7 @@ from server.providers.base import (
     TextDelta,
     ToolCallEvent,
     ToolCallRequest,
+    joined,
 )
 from server.providers.endpoints import AgentEndpoints
 from server.providers.openai import OpenAIProvider
@@ -251,13 +252,31 @@ async def test_429_carries_retry_after(vendor: FakeVendor, provider: OpenAIProvi
     assert (error.status, error.retryable, error.retry_after) == (429, True, 1.0)
 
 
+async def test_text_that_arrives_in_one_read_goes_on_as_one_delta(vendor: FakeVendor, provider: OpenAIProvider) -> None:
+    # A burst (a fast model): one chunk to relay instead of one per token; chunks that arrive apart stay apart
+    # (tests/test_chat_vendor.py, the streaming test with chunk_delay).
+    vendor.script(Reply(chunks=["".join(openai_text_stream(["One", " two", " three"], 5, 3))]))
+    events = await collect(provider.stream(hello()))
+    assert events == [TextDelta("One two three"), Finish(prompt_tokens=5, completion_tokens=3, stop_reason="stop")]
+
+
+async def test_an_error_in_the_same_read_as_text_comes_after_that_text(
+    vendor: FakeVendor, provider: OpenAIProvider
+) -> None:
+    error_line = "data: " + json.dumps({"error": {"message": "upstream overloaded", "code": 502}}) + "\n\n"
+    vendor.script(Reply(chunks=[openai_chunk({"content": "Hi"}) + error_line]))  # one write: one read
+    events, error = await collect_until_error(provider.stream(hello()))
+    assert events == [TextDelta("Hi")]
+    assert (error.status, error.retryable) == (502, True)
+
+
 async def test_a_cut_stream_raises_after_yielding_what_arrived(vendor: FakeVendor, provider: OpenAIProvider) -> None:
     chunks = openai_text_stream(["Partial ", "answer", " never seen"])
     vendor.script(Reply(chunks=chunks, cut_after=3))  # role chunk + two deltas, then a TCP close
 
     events, error = await collect_until_error(provider.stream(hello()))
 
-    assert events == [TextDelta("Partial "), TextDelta("answer")]
+    assert joined(events) == [TextDelta("Partial answer")]
     assert error.message == "stream ended unexpectedly"
     assert (error.status, error.retryable) == (0, False)
 
