@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import grpc
+import psycopg
 import pytest
 
 from astra.v1 import chat_pb2, chat_pb2_grpc
@@ -726,9 +727,13 @@ async def test_presence_follows_the_turn_and_health_counts_it_in_flight(
             if name == "session_resolved":
                 states.append(await presence())
                 assert await in_flight() >= 1
-                # The user message is committed before inference.
-                rows = await messages_of(gateway, data["sessionId"])
-                assert [(r["role"], r["content"]) for r in rows] == [("user", "hi")]
+
+                # The user message commits while the provider is called (text may stream meanwhile).
+                async def stored(session_id: str = data["sessionId"]) -> list | None:
+                    rows = [(r["role"], r["content"]) for r in await messages_of(gateway, session_id)]
+                    return rows or None
+
+                assert await wait_until(stored, what="the user message") == [("user", "hi")]
             elif name == "stream_chunk" and data["delta"] == "Hel":
 
                 async def streaming() -> dict | None:
@@ -752,6 +757,49 @@ async def test_presence_follows_the_turn_and_health_counts_it_in_flight(
     # Without a filter every agent with a state is listed.
     _, body, _ = await api(http, "GET", "/agent/presence", owner)
     assert {a["agentId"]: a["state"] for a in body["agents"]}[agent] == "idle"
+
+
+async def test_a_user_message_that_cannot_be_stored_ends_the_turn_and_its_provider_call(
+    http: aiohttp.ClientSession, gateway: GatewayThread, vendor: FakeVendor, owner: dict
+) -> None:
+    """Text streams while the user's message commits; if the commit fails (here the session is archived while its
+    row is locked), the turn ends with an error, the provider call is cancelled and none of the reply is stored."""
+    agent = await new_agent(http, owner, model=OPENAI_MODEL)
+    vendor.script(Reply(chunks=openai_text_stream(["first"])))
+    surface = uuid.uuid4().hex
+    status, events = await sse(http, owner, turn(agent, "one", surface_id=surface))
+    assert status == 200, events
+    session_id = events[0][1]["sessionId"]
+
+    vendor.script(slow_text(["Hel", "lo", " there"], delay=0.3))
+    async with await psycopg.AsyncConnection.connect(gateway.settings.database_url) as conn:
+        # The turn's statement waits on this lock, then finds the session archived.
+        await conn.execute("SELECT 1 FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
+        async with (
+            asyncio.timeout(15),
+            http.post(STREAM, json=turn(agent, "two", surface_id=surface), headers=bearer(owner)) as resp,
+        ):
+            assert resp.status == 200
+            frames = sse_frames(resp)
+            assert (await anext(frames))[0] == "session_resolved"
+
+            async def called() -> bool:
+                return len(vendor.requests) == 2
+
+            await wait_until(called, what="the provider called")
+            await conn.execute("UPDATE sessions SET status = 'archived' WHERE id = %s", (session_id,))
+            await conn.commit()
+            rest = [frame async for frame in frames]
+    assert rest[-1][0] == "error", rest
+    assert rest[-1][1]["code"] == "FAILED_PRECONDITION" and "archived" in rest[-1][1]["message"]
+    assert "stream_done" not in kinds(rest)
+
+    async def cancelled() -> bool:
+        return vendor.dropped == [1]
+
+    await wait_until(cancelled, what="the provider call cancelled")
+    rows = [(r["role"], r["content"]) for r in await messages_of(gateway, session_id)]
+    assert rows == [("user", "one"), ("assistant", "first")]  # neither "two" nor any of its answer
 
 
 async def test_presence_says_streaming_again_when_the_answer_follows_a_tool_call(

@@ -6,7 +6,7 @@ Each phase has a module of its own, and TurnEngine.stream runs them in order: op
 the agent and the workspace's policy), memories.py (recall before the first round, extraction after), rounds.py
 (the rounds of inference and tool calls) and saving.py (the user's message, then the reply's rows and events). The
 order in stream is what the time to first token rests on (README, "What the profiles showed"): the provider is
-called while the user's message commits, and the first event waits for that commit."""
+called while the user's message commits, and text streams meanwhile; anything else waits for that commit."""
 
 from __future__ import annotations
 
@@ -73,9 +73,9 @@ class TurnEngine:
             # The query embedding runs on its own thread while the message is stored and memory is searched.
             embedding = self.memories.embed(agent, request.message)
             self.saving.begin(turn_id)
-            # The user's message is committed before any of the reply reaches the client, so it survives whatever
-            # happens next; the provider is already called while the commit is under way, which takes the commit off
-            # the time to first token. Shielded: a client that goes away does not cut the write short.
+            # The user's message commits while the provider is already called, and its first words stream out: the
+            # commit is off the time to first token. A tool runs, and the reply is stored, only once the message is
+            # (_committed); a commit that fails ends the turn with an error and cancels the provider call.
             answered = request.tool_results
             stored = asyncio.ensure_future(
                 timed(
@@ -111,8 +111,6 @@ class TurnEngine:
                     self.providers.stream(plan.provider, plan.completion(agent, 0)),
                     Phase("provider", {"astra.round": 0}).start(),  # started once the call is made
                 )
-                if not await asyncio.shield(stored):
-                    raise FailedPrecondition(f"session {session['id']} was archived; start a new one", http_status=409)
             except BaseException:
                 self.saving.settled(turn_id)
                 if head is not None:
@@ -125,19 +123,27 @@ class TurnEngine:
                 try:
                     async with aclosing(self.rounds.run(turn, plan, head)) as events:
                         async for item in events:
+                            # Text goes out while the user's message commits; anything else waits for the commit:
+                            # a tool runs, and the reply is stored, only once the message is (a failed commit ends
+                            # the turn here, and the provider call with it).
+                            if stored.done() or not item.HasField("stream_chunk"):
+                                await _committed(stored, session["id"])
                             yield item
                 except ProviderError as exc:
                     # What was said before the failure is kept; the error is recorded with it.
+                    await _committed(stored, session["id"])
                     yield await self._failed(turn, exc)
                     return
+                await _committed(stored, session["id"])
                 yield await self._done(turn)
             except (asyncio.CancelledError, GeneratorExit):
-                # The client went away: keep what was said so far, then let the cancellation through. A call cancelled
-                # while this stream waited at a `yield` (its reader behind) closes the stream instead (GeneratorExit);
-                # the save is held apart, so it completes whatever becomes of this frame.
+                # The client went away: keep what was said so far (once the user's message is stored), then let the
+                # cancellation through. A call cancelled while this stream waited at a `yield` (its reader behind)
+                # closes the stream instead (GeneratorExit); the save is held apart, so it completes whatever becomes
+                # of this frame.
                 if not turn.saved:
                     turn.error = "cancelled by the client"
-                    saving = asyncio.ensure_future(timed("save", self.saving.reply(turn)))
+                    saving = asyncio.ensure_future(self._keep(turn, stored))
                     self.hold(saving)
                     TURNS.labels("cancelled").inc()
                     await asyncio.shield(saving)
@@ -145,6 +151,15 @@ class TurnEngine:
             finally:
                 self.saving.settled(turn_id)
                 await head.aclose()
+
+    async def _keep(self, turn: TurnRecord, stored: asyncio.Future[bool]) -> None:
+        """What a turn the client left had said, stored after its user's message (not at all if that failed)."""
+        try:
+            if not await stored:
+                return
+        except Exception:  # already reported by the statement's own failure
+            return
+        await timed("save", self.saving.reply(turn))
 
     async def _done(self, turn: TurnRecord) -> chat_pb2.ChatStreamResponse:
         """The reply stored, then its stream_done."""
@@ -176,6 +191,13 @@ class TurnEngine:
         TURNS.labels("provider_error").inc()
         log.warning("provider error", extra={"provider": exc.provider, "status": exc.status, "error": exc.message})
         return event(error=_provider_error_event(exc))
+
+
+async def _committed(stored: asyncio.Future[bool], session_id: str) -> None:
+    """Waits for the user's message to be stored (shielded: a client that goes away does not cut the write short);
+    raises if it was not."""
+    if not await asyncio.shield(stored):
+        raise FailedPrecondition(f"session {session_id} was archived; start a new one", http_status=409)
 
 
 def _provider_error_event(exc: ProviderError) -> chat_pb2.StreamError:
