@@ -77,14 +77,17 @@ class TurnEngine:
             # commit is off the time to first token. A tool runs, and the reply is stored, only once the message is
             # (_committed); a commit that fails ends the turn with an error and cancels the provider call.
             answered = request.tool_results
-            stored = asyncio.ensure_future(
-                timed(
-                    "user_message",
-                    self.saving.user_message(
-                        principal, session["id"], agent.id, request.message, turn_id, store=not answered
-                    ),
+
+            def store() -> asyncio.Future[bool]:
+                write = self.saving.user_message(
+                    principal, session["id"], agent.id, request.message, turn_id, store=not answered
                 )
-            )
+                return asyncio.ensure_future(timed("user_message", write))
+
+            # A turn that recalls memory waits for its embedding: the commit runs meanwhile. Otherwise nothing waits
+            # before the provider is called, and the commit starts just after the call, so that the request leaves
+            # first: a statement sent first hands this core to PostgreSQL before the request is out.
+            stored = store() if embedding is not None else None
             turn = TurnRecord(principal, agent, session["id"], turn_id, user_message=request.message, answered=answered)
             if answered:
                 history.extend(as_row(m) for m in answered)
@@ -111,11 +114,14 @@ class TurnEngine:
                     self.providers.stream(plan.provider, plan.completion(agent, 0)),
                     Phase("provider", {"astra.round": 0}).start(),  # started once the call is made
                 )
+                if stored is None:
+                    stored = store()
             except BaseException:
                 self.saving.settled(turn_id)
                 if head is not None:
                     await head.aclose()
-                self.hold(stored)
+                if stored is not None:
+                    self.hold(stored)
                 raise
             try:
                 resolved_event = chat_pb2.SessionResolved(session_id=session["id"], agent_id=agent.id, created=created)
