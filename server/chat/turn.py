@@ -163,7 +163,8 @@ class TurnEngine:
         try:
             if not await stored:
                 return
-        except Exception:  # already reported by the statement's own failure
+        except Exception:  # the reply cannot be stored after a message that was not
+            log.warning("user message not stored", exc_info=True, extra={"turn_id": turn.turn_id})
             return
         await timed("save", self.saving.reply(turn))
 
