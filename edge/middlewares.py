@@ -30,6 +30,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     traced = span.is_recording()
     if traced:
         span.set_attribute("astra.request_id", rid)
+        if request.query_string:
+            _unquery(span, request)
     started = time.perf_counter()
     HTTP_IN_FLIGHT.inc()
     status = 500
@@ -67,3 +69,13 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
                     "remote": request.remote,
                 },
             )
+
+
+def _unquery(span: trace.Span, request: web.Request) -> None:
+    """The request's span without its query string, which may carry a credential (`/ws?token=`): the instrumentation
+    redacts only cloud storage signatures."""
+    recorded = getattr(span, "attributes", None) or {}
+    span.set_attribute("http.target", request.path)
+    span.set_attribute("http.url", str(request.url.with_query(None)))
+    if "url.query" in recorded:
+        span.set_attribute("url.query", "")

@@ -802,6 +802,56 @@ async def test_a_user_message_that_cannot_be_stored_ends_the_turn_and_its_provid
     assert rows == [("user", "one"), ("assistant", "first")]  # neither "two" nor any of its answer
 
 
+async def test_a_client_that_leaves_while_its_message_cannot_be_stored_leaves_nothing(
+    http: aiohttp.ClientSession, gateway: GatewayThread, vendor: FakeVendor, owner: dict
+) -> None:
+    agent = await new_agent(http, owner, model=OPENAI_MODEL)
+    surface = uuid.uuid4().hex
+    vendor.script(Reply(chunks=openai_text_stream(["first"])))
+    status, events = await sse(http, owner, turn(agent, "one", surface_id=surface))
+    assert status == 200, events
+    session_id = events[0][1]["sessionId"]
+
+    vendor.script(slow_text(["Hel", "lo", " there", " again"], delay=0.3))
+    async with await psycopg.AsyncConnection.connect(gateway.settings.database_url) as conn:
+        await conn.execute("SELECT 1 FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
+        async with http.post(STREAM, json=turn(agent, "two", surface_id=surface), headers=bearer(owner)) as resp:
+            frames = sse_frames(resp)
+            assert (await anext(frames))[0] == "session_resolved"
+            assert (await anext(frames))[1] == {"delta": "Hel"}  # text streams while the commit waits
+        # The client is gone: the provider call stops at once, though the commit is still held up.
+
+        async def cancelled() -> bool:
+            return vendor.dropped == [1]
+
+        await wait_until(cancelled, what="the provider call cancelled")
+        await conn.execute("UPDATE sessions SET status = 'archived' WHERE id = %s", (session_id,))
+        await conn.commit()
+    await asyncio.sleep(0.5)  # what was said would be stored now, if anything were
+    rows = [(r["role"], r["content"]) for r in await messages_of(gateway, session_id)]
+    assert rows == [("user", "one"), ("assistant", "first")]
+
+
+async def test_the_text_said_before_a_tool_call_is_kept_while_the_tool_runs(
+    http: aiohttp.ClientSession, gateway: GatewayThread, vendor: FakeVendor, owner: dict, slow_tool: None
+) -> None:
+    agent = await new_agent(http, owner, model=OPENAI_MODEL, tools={"allow": ["current_time"]})
+    vendor.script(tool_call_reply("call_1", "current_time", "{}", text="Let me look at the clock."))
+    async with asyncio.timeout(15), http.post(STREAM, json=turn(agent, "time?"), headers=bearer(owner)) as resp:
+        frames = sse_frames(resp)
+        session_id = (await anext(frames))[1]["sessionId"]
+        async for name, _ in frames:
+            if name == "tool_call":
+                break
+
+        # A crash now would close the turn with this text (server/chat/recovery.py).
+        async def kept() -> list | None:
+            rows = await sql(gateway, "SELECT partial FROM turns_in_flight WHERE session_id = %s", (session_id,))
+            return [r["partial"] for r in rows if r["partial"]] or None
+
+        assert await wait_until(kept, what="the text kept") == ["Let me look at the clock."]
+
+
 async def test_presence_says_streaming_again_when_the_answer_follows_a_tool_call(
     http: aiohttp.ClientSession, vendor: FakeVendor, owner: dict
 ) -> None:

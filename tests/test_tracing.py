@@ -344,6 +344,18 @@ async def test_a_streamed_turn_makes_the_span_tree_under_the_clients_trace(
     assert any(ids[q.parent.span_id].name == "turn.save" for q in queries if q.parent.span_id in ids)
 
 
+async def test_a_request_span_keeps_no_query_string(traced: GatewayThread, exporter: InMemorySpanExporter) -> None:
+    # /ws takes its token in the query (browsers cannot set headers): it must not reach the trace collector.
+    trace_hex, _, traceparent = client_context()
+    async with edge(traced.http_url) as http:
+        async with http.get("/ws", params={"token": "secret-token-123"}, headers={"traceparent": traceparent}) as r:
+            assert r.status in (400, 401, 426), await r.text()
+    spans = await eventually(lambda: in_trace(exporter, int(trace_hex, 16)), what="the request's span")
+    (request,) = [s for s in spans if s.kind is SpanKind.SERVER and s.name.startswith("GET")]
+    assert request.attributes["http.target"] == "/ws", [(s.name, s.attributes) for s in spans]
+    assert all("secret-token-123" not in str(value) for s in spans for value in (s.attributes or {}).values())
+
+
 async def test_a_webhook_delivery_carries_its_traceparent(
     traced: GatewayThread, receiver: Receiver, exporter: InMemorySpanExporter
 ) -> None:

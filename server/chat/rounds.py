@@ -155,13 +155,16 @@ class Rounds:
         self.tools = tools
         self.background = background
 
-    async def run(self, turn: TurnRecord, plan: Plan, head: Prefetched) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
-        """The rounds of inference and tool calls; `head` is the first round's stream, already started."""
+    async def run(
+        self, turn: TurnRecord, plan: Plan, head: Prefetched, stored: asyncio.Future[bool]
+    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        """The rounds of inference and tool calls; `head` is the first round's stream, already started; `stored`, the
+        user's message being written."""
         agent, messages = turn.agent, plan.messages
         offered = frozenset(t.name for t in plan.tools)
         p = turn.principal
         tool_context = ToolContext(p.user_id, p.workspace_id, turn.session_id, agent.id, offered=offered)
-        progress = Progress(self.db, self.background, turn)
+        progress = Progress(self.db, self.background, turn, stored)
         # Up to MAX_TOOL_ROUNDS rounds of tool calls; the round after the last offers no tools, so it answers.
         for round_number in range(MAX_TOOL_ROUNDS + 1):
             current = Round()
@@ -222,7 +225,7 @@ class Rounds:
                     yield event(tool_call=chat_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments))
                 break
             messages.append(ChatMessage("assistant", current.text, tool_calls=tuple(current.calls)))
-            progress.tool()
+            await progress.tool()
             for call in current.calls:
                 yield event(tool_call=chat_pb2.ToolCall(id=call.id, name=call.name, arguments=call.arguments))
                 await self._advance(turn, "calling_tool", call.name)

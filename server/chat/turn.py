@@ -82,7 +82,11 @@ class TurnEngine:
                 write = self.saving.user_message(
                     principal, session["id"], agent.id, request.message, turn_id, store=not answered
                 )
-                return asyncio.ensure_future(timed("user_message", write))
+                task = asyncio.ensure_future(timed("user_message", write))
+                # Held and reported at once: a turn that fails before it waits for the commit never reads it.
+                task.add_done_callback(_report)
+                self.hold(task)
+                return task
 
             # A turn that recalls memory waits for its embedding: the commit runs meanwhile. Otherwise nothing waits
             # before the provider is called, and the commit starts just after the call, so that the request leaves
@@ -120,14 +124,12 @@ class TurnEngine:
                 self.saving.settled(turn_id)
                 if head is not None:
                     await head.aclose()
-                if stored is not None:
-                    self.hold(stored)
                 raise
             try:
                 resolved_event = chat_pb2.SessionResolved(session_id=session["id"], agent_id=agent.id, created=created)
                 yield event(session_resolved=resolved_event)
                 try:
-                    async with aclosing(self.rounds.run(turn, plan, head)) as events:
+                    async with aclosing(self.rounds.run(turn, plan, head, stored)) as events:
                         async for item in events:
                             # Text goes out while the user's message commits; anything else waits for the commit:
                             # a tool runs, and the reply is stored, only once the message is (a failed commit ends
@@ -149,6 +151,7 @@ class TurnEngine:
                 # of this frame.
                 if not turn.saved:
                     turn.error = "cancelled by the client"
+                    await head.aclose()  # the provider stops now, not once the (possibly slow) commit is done
                     saving = asyncio.ensure_future(self._keep(turn, stored))
                     self.hold(saving)
                     TURNS.labels("cancelled").inc()
@@ -163,8 +166,7 @@ class TurnEngine:
         try:
             if not await stored:
                 return
-        except Exception:  # the reply cannot be stored after a message that was not
-            log.warning("user message not stored", exc_info=True, extra={"turn_id": turn.turn_id})
+        except Exception:  # reported by _report; the reply cannot be stored after a message that was not
             return
         await timed("save", self.saving.reply(turn))
 
@@ -198,6 +200,11 @@ class TurnEngine:
         TURNS.labels("provider_error").inc()
         log.warning("provider error", extra={"provider": exc.provider, "status": exc.status, "error": exc.message})
         return event(error=_provider_error_event(exc))
+
+
+def _report(stored: asyncio.Future[bool]) -> None:
+    if not stored.cancelled() and (exc := stored.exception()) is not None:
+        log.warning("user message not stored", exc_info=exc)
 
 
 async def _committed(stored: asyncio.Future[bool], session_id: str) -> None:
