@@ -12,6 +12,7 @@ import pytest
 
 from tests.harness import GatewayThread, test_settings
 from tests.helpers.db import Postgres
+from tests.helpers.mcp import LoopbackServer
 from tests.providers.fake_vendors import FakeVendor, VendorThread
 from tests.receivers import Receiver
 
@@ -83,3 +84,11 @@ async def http(gateway: GatewayThread) -> AsyncIterator[aiohttp.ClientSession]:
 async def channel(gateway: GatewayThread) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(gateway.grpc_target) as ch:
         yield ch
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[LoopbackServer]:
+    """tests/fixtures/mcp_loopback_server.py over streamable HTTP, one per test module."""
+    server = LoopbackServer().start()
+    yield server
+    server.stop()

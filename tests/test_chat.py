@@ -279,6 +279,17 @@ async def test_tools_the_agent_lacks_are_not_called(http: aiohttp.ClientSession,
     assert events[-1][1]["content"] == 'Echo: /tool calculator {"expression": "6*7"}'
 
 
+async def presence_in(http: aiohttp.ClientSession, owner: dict, agent: str, state: str) -> dict:
+    """The agent's presence once it says `state` (polled, bounded)."""
+
+    async def reached() -> dict | None:
+        _, body, _ = await api(http, "GET", "/agent/presence", owner, params={"agentId": agent})
+        found = body["agents"][0] if body["agents"] else {}
+        return found if found.get("state") == state else None
+
+    return await wait_until(reached, what=f"presence {state}")
+
+
 async def test_a_tool_call_times_out_and_presence_shows_calling_tool(
     http: aiohttp.ClientSession, owner: dict, slow_tool: None
 ) -> None:
@@ -293,13 +304,7 @@ async def test_a_tool_call_times_out_and_presence_shows_calling_tool(
         async for name, data in sse_frames(resp):
             events.append((name, data))
             if name == "tool_call":
-
-                async def calling() -> dict | None:
-                    _, body, _ = await api(http, "GET", "/agent/presence", owner, params={"agentId": agent})
-                    state = body["agents"][0]
-                    return state if state["state"] == "calling_tool" else None
-
-                seen_calling = await wait_until(calling, what="presence calling_tool")
+                seen_calling = await presence_in(http, owner, agent, "calling_tool")
     assert seen_calling["toolName"] == "current_time"
     assert seen_calling["sessionId"] == events[0][1]["sessionId"]
     result = of_kind(events, "tool_result")[0]
@@ -735,12 +740,7 @@ async def test_presence_follows_the_turn_and_health_counts_it_in_flight(
 
                 assert await wait_until(stored, what="the user message") == [("user", "hi")]
             elif name == "stream_chunk" and data["delta"] == "Hel":
-
-                async def streaming() -> dict | None:
-                    state = await presence()
-                    return state if state["state"] == "streaming" else None
-
-                states.append(await wait_until(streaming, what="presence streaming"))
+                states.append(await presence_in(http, owner, agent, "streaming"))
             elif name == "stream_done":
                 states.append(await presence())
                 session_id = data["sessionId"]
@@ -864,13 +864,7 @@ async def test_presence_says_streaming_again_when_the_answer_follows_a_tool_call
     async with asyncio.timeout(15), http.post(STREAM, json=turn(agent, "6*7?"), headers=bearer(owner)) as resp:
         async for name, data in sse_frames(resp):
             if name == "stream_chunk" and data["delta"] == "It is ":
-
-                async def streaming() -> dict | None:
-                    _, body, _ = await api(http, "GET", "/agent/presence", owner, params={"agentId": agent})
-                    state = body["agents"][0]
-                    return state if state["state"] == "streaming" else None
-
-                seen = await wait_until(streaming, what="presence streaming after the tool call")
+                seen = await presence_in(http, owner, agent, "streaming")
     assert seen["toolName"] == ""
 
 

@@ -39,6 +39,7 @@ from tests.helpers.agents import new_agent
 from tests.helpers.chat import OPENAI_KEY, OPENAI_MODEL, STREAM, of_kind, sse, sse_frames, turn
 from tests.helpers.db import Postgres, sql
 from tests.helpers.http import api
+from tests.helpers.mcp import LoopbackServer, wait_for_port
 from tests.helpers.processes import free_port
 from tests.helpers.waiting import eventually
 from tests.helpers.workspaces import add_member, new_workspace_id
@@ -52,55 +53,8 @@ from tests.providers.fake_vendors import (
     openai_tool_call_start,
 )
 
-LOOPBACK_SERVER = Path(__file__).parent / "fixtures" / "mcp_loopback_server.py"
 TIME_COMMAND = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
 CALL_TIMEOUT_S = 2.0
-
-
-class LoopbackServer:
-    """tests/fixtures/mcp_loopback_server.py over streamable HTTP, in a child process that can be killed and
-    started again on the same port."""
-
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def start(self) -> LoopbackServer:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(LOOPBACK_SERVER), str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, 20, self.proc)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def wait_for_port(port: int, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {seconds}s")
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    server = LoopbackServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from tests.helpers.agents import new_agent
 from tests.helpers.chat import OPENAI_KEY, OPENAI_MODEL, STREAM, of_kind, parse_sse, turn
 from tests.helpers.db import Postgres
 from tests.helpers.http import api
+from tests.helpers.mcp import LoopbackServer
 from tests.helpers.processes import base_env, free_port, serve, stop, wait_until_ready
 from tests.helpers.waiting import eventually
 from tests.providers.fake_vendors import (
@@ -47,7 +48,6 @@ from tests.providers.fake_vendors import (
     openai_usage_chunk,
 )
 from tests.receivers import Receiver
-from tests.test_mcp_client import LoopbackServer
 
 # The untraced gateway (conftest's `gateway`): the FakeVendor as its OpenAI.
 GATEWAY_OPTIONS = {"vendor_keys": {"openai": OPENAI_KEY}}
@@ -246,13 +246,6 @@ async def test_split_roles_continue_the_trace_from_the_edge_to_the_core(tmp_path
 
 
 # ------------------------------------------------------------------------------------------- tracing in-process
-
-
-@pytest.fixture(scope="module")
-def loopback() -> Iterator[LoopbackServer]:
-    server = LoopbackServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
