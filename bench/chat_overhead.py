@@ -120,7 +120,8 @@ class Fake:
 
     def __init__(self, operator_port: int, agent_port: int):
         self.operator_url = f"http://127.0.0.1:{operator_port}"
-        self.agent_url = f"http://127.0.0.1:{agent_port}"
+        self.agent_host = f"127.0.0.1:{agent_port}"
+        self.agent_url = f"http://{self.agent_host}"
 
     async def timings(self) -> dict[str, dict[str, int]]:
         """Every request recorded since the last call, which forgets them."""
@@ -487,15 +488,21 @@ def report(summary: dict[str, Any], args: argparse.Namespace, runs: list[dict[st
     return "\n".join(lines)
 
 
-async def main(args: argparse.Namespace) -> None:
+def fake_provider(chunks: str) -> tuple[subprocess.Popen[bytes], Fake, dict[str, str]]:
+    """The fake provider started on its two doors, and the gateway settings that reach it as OPENAI_BASE_URL, at the
+    gateway's default log level (bench.common.Gateway would quieten it)."""
     operator_port, agent_port = free_port(), free_port()
-    fake_proc = start_fake([operator_port, agent_port], args.chunks)
+    proc = start_fake([operator_port, agent_port], chunks)
     fake = Fake(operator_port, agent_port)
+    env = {"OPENAI_BASE_URL": f"{fake.operator_url}/v1", "OPENAI_API_KEY": "bench-key", "ASTRA_LOG_LEVEL": "info"}
+    return proc, fake, env
+
+
+async def main(args: argparse.Namespace) -> None:
+    fake_proc, fake, provider_env = fake_provider(args.chunks)
     env = {
-        "OPENAI_BASE_URL": f"{fake.operator_url}/v1",
-        "OPENAI_API_KEY": "bench-key",
-        "ASTRA_PROVIDER_HOSTS": f"127.0.0.1:{agent_port}",
-        "ASTRA_LOG_LEVEL": "info",  # the default; bench.common.Gateway would quieten it
+        **provider_env,
+        "ASTRA_PROVIDER_HOSTS": fake.agent_host,
         "ASTRA_REGISTER_MAX_PER_HOUR": "0",  # the bench registers its users from one address
         **dict(pair.split("=", 1) for pair in args.env),
     }

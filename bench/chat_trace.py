@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chat_overhead import MODEL, PASSWORD, SYSTEM_PROMPT, Fake, start_fake
+from bench.chat_overhead import MODEL, PASSWORD, SYSTEM_PROMPT, fake_provider
 from bench.chat_sessions import TIMEOUT, SseSession, Talk, Turn
 from bench.common import Gateway, free_port
 
@@ -110,16 +110,8 @@ def offsets(spans: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]
 async def main(args: argparse.Namespace) -> None:
     receiver = Receiver()
     await receiver.start()
-    operator_port, agent_port = free_port(), free_port()
-    fake_proc = start_fake([operator_port, agent_port], args.chunks)
-    fake = Fake(operator_port, agent_port)
-    env = {
-        "OPENAI_BASE_URL": f"{fake.operator_url}/v1",
-        "OPENAI_API_KEY": "bench-key",
-        "ASTRA_LOG_LEVEL": "info",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-    }
+    fake_proc, _, provider_env = fake_provider(args.chunks)
+    env = {**provider_env, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
     try:
         with Gateway(env=env) as gw:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
